@@ -1,0 +1,5 @@
+"""``python -m lifevalue`` runs the command line."""
+
+from lifevalue.cli import main
+
+main()

@@ -1,0 +1,46 @@
+"""The Typer application and the one place where errors become exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from rich.logging import RichHandler
+
+from lifevalue.cli import data as data_commands
+from lifevalue.cli import demo as demo_commands
+from lifevalue.cli.shared import err_console, print_error
+from lifevalue.errors import LifevalueError
+
+app = typer.Typer(
+    name="lifevalue",
+    help="Customer lifetime value as net profit, from a transaction log to decisions.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("validate")(data_commands.validate)
+app.command("summarize")(data_commands.summarize)
+app.command("demo")(demo_commands.demo)
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what the library does."),
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False)],
+        force=True,
+    )
+
+
+def main() -> None:
+    """Entry point of the ``lifevalue`` command: user mistakes exit with code 2."""
+    try:
+        app()
+    except LifevalueError as exc:
+        print_error(str(exc))
+        sys.exit(2)

@@ -1,0 +1,129 @@
+"""The configuration file, ``lifevalue.toml``.
+
+::
+
+    [data]
+    source = "transactions.csv"      # a file, folder or glob, relative to this file
+    date_format = "%d/%m/%Y"         # optional; detected when omitted
+    observation_end = "2024-12-31"   # optional; default: now
+    returns = "net"                  # net | keep | quarantine
+    duplicates = "quarantine"        # quarantine | keep
+    currency = "EUR"                 # optional; default: the most common one
+
+    [data.columns]                   # your column names, by role
+    customer_id = "Customer"
+    timestamp = "InvoiceDate"
+    amount = "Revenue"
+
+    [data.csv]                       # optional
+    delimiter = ";"
+    header = true
+
+    [summary]
+    calibration_end = "2024-06-30"
+    unit = "weeks"                   # days | weeks | months | years
+    occasion_period = "day"          # hour | day | week | month
+
+    [engine]                         # optional
+    memory_limit = "4GB"
+    threads = 2
+
+Unknown sections and keys are errors, so a typo never goes unnoticed. Command-line
+options override the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from lifevalue.data.contract import ColumnMapping, CsvOptions, read_toml
+from lifevalue.errors import InputError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The ``[data]`` section: where the transactions are and how to read them."""
+
+    source: str | None = None
+    columns: ColumnMapping = field(default_factory=ColumnMapping)
+    csv: CsvOptions = field(default_factory=CsvOptions)
+    date_format: str | None = None
+    observation_end: str | None = None
+    returns: str = "net"
+    duplicates: str = "quarantine"
+    currency: str | None = None
+
+
+@dataclass(frozen=True)
+class SummaryConfig:
+    """The ``[summary]`` section."""
+
+    calibration_end: str | None = None
+    unit: str = "weeks"
+    occasion_period: str = "day"
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """The ``[engine]`` section: the DuckDB engine's resources."""
+
+    database: str = ":memory:"
+    memory_limit: str | None = None
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole configuration file."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    summary: SummaryConfig = field(default_factory=SummaryConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Config:
+        """Read a configuration file; relative paths in it are relative to the file."""
+        path = Path(path)
+        raw = read_toml(path)
+        return cls.from_dict(raw, base_dir=path.parent, where=str(path))
+
+    @classmethod
+    def from_dict(
+        cls, raw: Mapping[str, Any], *, base_dir: Path | None = None, where: str = "configuration"
+    ) -> Config:
+        """Build a configuration from plain data (a parsed TOML document)."""
+        _check_keys(raw, {"data", "summary", "engine"}, where, "")
+        data = dict(raw.get("data") or {})
+        _check_keys(data, {f.name for f in fields(DataConfig)}, where, "data")
+        columns = ColumnMapping.from_dict(data.pop("columns", None))
+        csv = CsvOptions.from_dict(data.pop("csv", None))
+        source = data.pop("source", None)
+        if source is not None and base_dir is not None and not Path(source).is_absolute():
+            source = str(base_dir / source)
+        summary = dict(raw.get("summary") or {})
+        _check_keys(summary, {f.name for f in fields(SummaryConfig)}, where, "summary")
+        engine = dict(raw.get("engine") or {})
+        _check_keys(engine, {f.name for f in fields(EngineConfig)}, where, "engine")
+        return cls(
+            data=DataConfig(source=source, columns=columns, csv=csv, **_strings(data)),
+            summary=SummaryConfig(**_strings(summary)),
+            engine=EngineConfig(**engine),
+        )
+
+
+def _strings(section: Mapping[str, Any]) -> dict[str, Any]:
+    # TOML dates arrive as date objects; the library reads dates from text.
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in section.items()}
+
+
+def _check_keys(section: Mapping[str, Any], known: set[str], where: str, name: str) -> None:
+    unknown = sorted(set(section) - known)
+    if unknown:
+        label = f"[{name}]" if name else "the top level"
+        raise InputError(
+            f"Unknown setting(s) {', '.join(map(repr, unknown))} in {label} of {where}: "
+            f"expected some of {', '.join(sorted(known))}."
+        )
