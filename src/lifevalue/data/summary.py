@@ -502,7 +502,8 @@ class _Summarizer:
             cust["total_quantity"] = _when(in_cal, occ.qty).sum()
         for role in ("channel", "campaign"):
             if role in occ.columns:
-                first = min_by(_when(cal_occ, occ[role]), _when(cal_occ, occ._p))
+                # The first order's label, even when that order was later returned.
+                first = min_by(_when(in_cal, occ[role]), _when(in_cal, occ._p))
                 cust[f"acquisition_{role}"] = first.nullif(_NONE).strip().nullif("")
         if netted:
             cust.update(
