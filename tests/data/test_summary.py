@@ -89,6 +89,7 @@ def worked(write_text, engine, **options):
         calibration_end="2024-01-31",
         observation_end="2024-02-29",
         unit=options.pop("unit", "days"),
+        acquisition=True,
         engine=engine,
         **options,
     )
@@ -263,7 +264,8 @@ def test_larger_than_memory_input_spills_to_disk(tmp_path):
 
     def watch() -> None:
         while not done.wait(0.02):
-            spilled.append(sum(f.stat().st_size for f in spill.rglob("*") if f.is_file()))
+            files = [f for f in spill.glob("duckdb_temp*") if f.is_file()]
+            spilled.append(sum(f.stat().st_size for f in files))
 
     watcher = threading.Thread(target=watch)
     watcher.start()
@@ -280,3 +282,21 @@ def test_larger_than_memory_input_spills_to_disk(tmp_path):
         small.sort_values("customer_id").reset_index(drop=True),
         roomy.sort_values("customer_id").reset_index(drop=True),
     )
+
+
+def test_simulated_business_summary_holds_together(engine):
+    from lifevalue.data.simulate import simulate_business
+
+    log = simulate_business(n_customers=3_000, seed=5).transactions
+    log.loc[log.index[:300:7], "order_id"] = None  # some rows without an order id
+    summary = summarize(
+        log, calibration_end="2024-06-30", observation_end="2024-12-31", engine=engine
+    )
+    frame = summary.to_pandas()
+    assert (frame["frequency"] >= 0).all() and (frame["recency"] <= frame["T"]).all()
+    assert (frame["n_orders"] >= frame["frequency"] + 1).all()
+    assert (frame["monetary_value"] >= 0).all() and frame["n_returns"].sum() > 0
+    accepted = summary.validation.accepted
+    assert summary.accounting["rows_accepted"] == accepted
+    excluded = summary.accounting["rows_of_excluded_customers"]
+    assert summary.accounting["rows_in_summary"] + excluded == accepted

@@ -196,8 +196,8 @@ def test_order_ids_lines_repeats_and_conflicts(write_text, engine):
         10: "duplicate_row",
     }
     message = validated.quarantine_frame().set_index("source_row")["message"]
-    assert "order_id 'o2' has rows for 2 customer(s)" in message[4]
-    assert "on 2 day(s)" in message[6]
+    assert "order_id 'o2' has rows for different customers ('b' and 'c')" in message[4]
+    assert "purchases on different days (2024-01-06 to 2024-01-08)" in message[6]
     check_accounting(validated)
     # The second line of order o1 is an extra line of an order already counted.
     extra = validated.extra_order_lines.execute()

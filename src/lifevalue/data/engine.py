@@ -9,8 +9,13 @@ so inputs larger than memory work.
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import ibis
@@ -46,12 +51,14 @@ class Engine:
         if self.temp_directory is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="lifevalue-duckdb-")
             self.temp_directory = self._tmp.name
+        Path(self.temp_directory).mkdir(parents=True, exist_ok=True)
         self.backend = ibis.duckdb.connect(self.database)
         settings: dict[str, str] = {
             # Naive timestamps everywhere; a TIMESTAMPTZ source is read as UTC.
             "TimeZone": "UTC",
-            # CSV rows keep their file order in the staging table, which gives row numbers.
-            "preserve_insertion_order": "true",
+            # Row order matters only where staging numbers rows (see Workspace.ordered); not
+            # keeping it elsewhere lets large results be written without buffering them.
+            "preserve_insertion_order": "false",
             "temp_directory": self.temp_directory,
             # Progress is polled by the command line; DuckDB itself prints nothing.
             "enable_progress_bar": "true",
@@ -78,9 +85,114 @@ class Engine:
         except Exception:  # progress is advisory; never fail a job over it
             return -1.0
 
-    def temp_name(self, prefix: str) -> str:
-        """A fresh name for a temporary table."""
-        return ibis.util.gen_name(prefix)
+    def workspace(self) -> Workspace:
+        """A new workspace in this engine."""
+        return Workspace(self.backend, self.temp_directory, self)
+
+
+class Workspace:
+    """The temporary tables and views of one job in an engine, dropped together.
+
+    Ibis shares an expression used twice in one query through a common table expression,
+    which DuckDB materialises in full before either use. Naming such a step as a view
+    instead lets the engine push projections and filters into each use; steps worth
+    computing once become tables. Everything a workspace created is dropped when the
+    workspace is garbage collected, that is, when no result that reads it is left.
+
+    Large intermediate results are stored as Parquet files in a private folder rather
+    than as tables of the in-memory database, so that they cost disk, not memory.
+
+    Parameters
+    ----------
+    backend
+        The Ibis DuckDB backend to work in.
+    directory
+        Where stored results go (a private folder inside it); the system's temporary
+        folder by default.
+    """
+
+    def __init__(self, backend: Any, directory: str | None = None, owner: Any = None) -> None:
+        self.backend = backend
+        self._objects: list[tuple[str, str]] = []
+        self._folder: str | None = None
+        self._parent = directory
+        # Whatever owns the folder (an Engine) lives at least as long as its results.
+        self._owner = owner
+        weakref.finalize(self, _drop_all, backend.con, self._objects)
+
+    def child(self) -> Workspace:
+        """A new workspace on the same engine and folder (for a job that reads this one's)."""
+        return Workspace(self.backend, self._parent, self._owner)
+
+    def name(self, prefix: str, kind: str) -> str:
+        """A fresh name for an object of ``kind`` (TABLE, VIEW or ARROW) to be dropped later."""
+        name = ibis.util.gen_name(prefix)
+        self._objects.append((kind, name))
+        return name
+
+    def execute(self, statement: str) -> Any:
+        """Run one SQL statement in the engine."""
+        return self.backend.con.execute(statement)
+
+    def create(self, kind: str, select: str, prefix: str) -> ibis.Table:
+        """``CREATE TEMP {kind} <name> AS <select>`` and return the new object as a table."""
+        name = self.name(prefix, kind)
+        self.execute(f"CREATE TEMP {kind} {name} AS {select}")
+        return self.backend.table(name)
+
+    def view(self, expr: ibis.Table, prefix: str = "lv_view") -> ibis.Table:
+        """``expr`` as a named view: evaluated by every query that reads it, never stored."""
+        return self.create("VIEW", self.backend.compile(expr), prefix)
+
+    def table(self, expr: ibis.Table, prefix: str = "lv_table") -> ibis.Table:
+        """``expr`` computed once and held in the engine (for small results)."""
+        return self.create("TABLE", self.backend.compile(expr), prefix)
+
+    def stored(self, expr: ibis.Table, prefix: str = "lv_stored") -> ibis.Table:
+        """``expr`` computed once into a Parquet file of the workspace, read as a view.
+
+        For results that may be large: the file is compressed and on disk, and the engine
+        writes it in parallel.
+        """
+        if self._folder is None:
+            self._folder = tempfile.mkdtemp(prefix="lifevalue-", dir=self._parent)
+            self._objects.insert(0, ("FOLDER", self._folder))
+        name = self.name(prefix, "VIEW")
+        path = sql_string(str(Path(self._folder) / f"{name}.parquet"))
+        self.execute(f"COPY ({self.backend.compile(expr)}) TO {path} (FORMAT parquet)")
+        self.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM read_parquet({path})")
+        return self.backend.table(name)
+
+    @contextmanager
+    def ordered(self) -> Iterator[None]:
+        """Within the block, tables keep their rows in insertion order (``rowid`` = position)."""
+        con = self.backend.con
+        before = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
+        con.execute("SET preserve_insertion_order = true")
+        try:
+            yield
+        finally:
+            con.execute(f"SET preserve_insertion_order = {str(bool(before)).lower()}")
+
+    def register(self, data: Any, prefix: str) -> ibis.Table:
+        """An Arrow table (or record-batch reader) as a table of the engine, without a copy."""
+        name = self.name(prefix, "ARROW")
+        self.backend.con.register(name, data)
+        return self.backend.table(name)
+
+
+def _drop_all(con: Any, objects: list[tuple[str, str]]) -> None:
+    for kind, name in reversed(objects):
+        try:
+            if kind == "FOLDER":
+                shutil.rmtree(name, ignore_errors=True)
+            elif kind == "ARROW":
+                con.unregister(name)
+            else:
+                con.execute(f"DROP {kind} IF EXISTS {name}")
+        except Exception:  # the connection may be closed already; nothing is left to free
+            logger.debug("Could not drop %s %s", kind, name)
+    objects.clear()
 
 
 _DEFAULT: Engine | None = None
@@ -107,8 +219,32 @@ def _min_by_string(value: dt.string, key: dt.timestamp) -> dt.string:  # type: i
     ...
 
 
+@ibis.udf.scalar.builtin(name="hash")
+def value_hash(value) -> dt.uint64:  # type: ignore[no-untyped-def,empty-body]
+    """The engine's 64-bit hash of a value (of any type, structs included)."""
+
+
+def row_hash(table: ibis.Table, columns: Sequence[str]) -> ibis.Value:
+    """A 64-bit hash of the named columns of each row (equal rows hash equal).
+
+    Ibis's portable ``hash`` round-trips through a bit string on DuckDB, which costs about
+    a third more on large inputs than the engine's own.
+    """
+    return value_hash(ibis.struct({c: table[c] for c in columns}))
+
+
 def min_by(value: ibis.Value, key: ibis.Value) -> ibis.Value:
     """The value of ``value`` on the row where ``key`` is smallest, as a grouped aggregate."""
     if value.type().is_string():
         return _min_by_string(value, key)
     return _min_by_float(value.cast("float64"), key)
+
+
+def sql_string(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_identifier(name: str) -> str:
+    """``name`` as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'

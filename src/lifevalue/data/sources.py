@@ -28,7 +28,13 @@ import pandas as pd
 import pyarrow as pa
 
 from lifevalue.data.contract import CsvOptions
-from lifevalue.data.engine import Engine, default_engine
+from lifevalue.data.engine import (
+    Engine,
+    Workspace,
+    default_engine,
+    sql_identifier,
+    sql_string,
+)
 from lifevalue.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -62,6 +68,8 @@ class TransactionSource:
         How to name the source in messages.
     malformed
         Rows the reader could not split into fields (``_lv_pos``, ``message``), or ``None``.
+    workspace
+        The engine objects that hold the staged source.
     """
 
     table: ibis.Table
@@ -69,7 +77,7 @@ class TransactionSource:
     files: tuple[str, ...] = ()
     description: str = "the source"
     malformed: ibis.Table | None = None
-    engine: Engine | None = field(default=None, repr=False)
+    workspace: Workspace | None = field(default=None, repr=False)
 
     @property
     def backend(self) -> Any:
@@ -166,20 +174,20 @@ def _from_parquet(files: Sequence[str], engine: Engine, *, description: str) -> 
     for f in files:
         if Path(f).suffix.lower() not in PARQUET_SUFFIXES:
             raise InputError(f"{f!r} is not a Parquet file; a multi-file source must be Parquet.")
-    name = engine.temp_name("lv_parquet")
-    file_list = "[" + ", ".join(_sql_str(f) for f in files) + "]"
+    ws = engine.workspace()
+    file_list = "[" + ", ".join(sql_string(f) for f in files) + "]"
     try:
-        engine.raw.execute(
-            f"CREATE TEMP VIEW {name} AS SELECT "
-            f"(CAST(file_index AS BIGINT) << {POS_BITS}) + file_row_number + 1 AS {POS}, * "
-            f"FROM read_parquet({file_list}, union_by_name = true)"
+        table = ws.create(
+            "VIEW",
+            f"SELECT (CAST(file_index AS BIGINT) << {POS_BITS}) + file_row_number + 1 AS {POS}, * "
+            f"FROM read_parquet({file_list}, union_by_name = true)",
+            "lv_parquet",
         )
     except Exception as exc:
         raise InputError(f"Cannot read {description}: {_first_line(exc)}") from exc
-    table = engine.backend.table(name)
     columns = tuple(c for c in table.columns if c != POS)
     return TransactionSource(
-        table=table, columns=columns, files=tuple(files), description=description, engine=engine
+        table=table, columns=columns, files=tuple(files), description=description, workspace=ws
     )
 
 
@@ -210,116 +218,119 @@ def _from_csv(path: Path, options: CsvOptions, engine: Engine) -> TransactionSou
         names = _unique_names(first)
     else:
         names = [f"column{i + 1}" for i in range(len(first))]
-    description = f"CSV file {str(path)!r}"
-    skip = options.skip_rows + (1 if header else 0)
+    file = _File(path, names, options.skip_rows + (1 if header else 0), encoding)
     if whitespace:
-        return _stage_whitespace(path, names, skip, encoding, engine, description)
-    return _stage_delimited(
-        path, names, skip, delimiter, options.quote, encoding, engine, description
-    )
+        return _stage_whitespace(file, engine.workspace())
+    return _stage_delimited(file, delimiter, options.quote, engine.workspace())
 
 
-def _stage_delimited(
-    path: Path,
-    names: list[str],
-    skip: int,
-    delimiter: str,
-    quote: str,
-    encoding: str,
-    engine: Engine,
-    description: str,
-) -> TransactionSource:
-    stage, rejects, scans = (engine.temp_name(p) for p in ("lv_csv", "lv_rej", "lv_scan"))
-    columns = "{" + ", ".join(f"{_sql_str(n)}: 'VARCHAR'" for n in names) + "}"
+@dataclass(frozen=True)
+class _File:
+    path: Path
+    names: list[str]
+    skip: int
+    encoding: str
+
+    @property
+    def description(self) -> str:
+        return f"CSV file {str(self.path)!r}"
+
+
+def _stage_delimited(file: _File, delimiter: str, quote: str, ws: Workspace) -> TransactionSource:
+    rejects, scans = ws.name("lv_rej", "TABLE"), ws.name("lv_scan", "TABLE")
+    columns = "{" + ", ".join(f"{sql_string(n)}: 'VARCHAR'" for n in file.names) + "}"
     try:
-        engine.raw.execute(
-            f"CREATE TEMP TABLE {stage} AS SELECT * FROM read_csv({_sql_str(str(path))}, "
-            f"columns = {columns}, header = false, skip = {skip}, delim = {_sql_str(delimiter)}, "
-            f"quote = {_sql_str(quote)}, escape = {_sql_str(quote)}, auto_detect = false, "
-            f"encoding = {_sql_str(encoding)}, store_rejects = true, "
-            f"rejects_table = {_sql_str(rejects)}, rejects_scan = {_sql_str(scans)})"
-        )
+        with ws.ordered():
+            stage = ws.create(
+                "TABLE",
+                f"SELECT * FROM read_csv({sql_string(str(file.path))}, columns = {columns}, "
+                f"header = false, skip = {file.skip}, delim = {sql_string(delimiter)}, "
+                f"quote = {sql_string(quote)}, escape = {sql_string(quote)}, auto_detect = false, "
+                f"encoding = {sql_string(file.encoding)}, store_rejects = true, "
+                f"rejects_table = {sql_string(rejects)}, rejects_scan = {sql_string(scans)})",
+                "lv_csv",
+            ).get_name()
     except Exception as exc:
-        raise InputError(f"Cannot read {description}: {_first_line(exc)}") from exc
+        raise InputError(f"Cannot read {file.description}: {_first_line(exc)}") from exc
     # Reject line numbers count from the top of the file; rows count from the first data row.
-    bad = f"(SELECT DISTINCT CAST(line AS BIGINT) - {skip} AS rec FROM {rejects})"
-    n_bad = engine.raw.execute(f"SELECT count(*) FROM {bad}").fetchone()[0]
-    view = engine.temp_name("lv_csv_rows")
-    if n_bad == 0:
-        engine.raw.execute(f"CREATE TEMP VIEW {view} AS SELECT rowid + 1 AS {POS}, * FROM {stage}")
-        malformed = None
+    bad = f"(SELECT DISTINCT CAST(line AS BIGINT) - {file.skip} AS rec FROM {rejects})"
+    malformed = None
+    if ws.execute(f"SELECT count(*) FROM {bad}").fetchone()[0] == 0:
+        table = ws.create("VIEW", f"SELECT rowid + 1 AS {POS}, * FROM {stage}", "lv_csv_rows")
     else:
         # The k-th (0-based) good row is the (k+1)-th record number not taken by a rejected
         # record: k + 1 + #{j : r_j - j <= k} for the sorted rejected records r_1 < r_2 < ...
-        shifts = engine.temp_name("lv_csv_shift")
-        engine.raw.execute(
-            f"CREATE TEMP TABLE {shifts} AS SELECT s, max(j) AS c FROM ("
-            f"SELECT rec - row_number() OVER (ORDER BY rec) AS s, "
-            f"row_number() OVER (ORDER BY rec) AS j FROM {bad}) GROUP BY s"
+        shifts = ws.create(
+            "TABLE",
+            f"SELECT s, max(j) AS c FROM (SELECT rec - row_number() OVER (ORDER BY rec) AS s, "
+            f"row_number() OVER (ORDER BY rec) AS j FROM {bad}) GROUP BY s",
+            "lv_csv_shift",
+        ).get_name()
+        table = ws.create(
+            "VIEW",
+            f"SELECT src.rowid + 1 + coalesce(sh.c, 0) AS {POS}, src.* FROM {stage} AS src "
+            f"ASOF LEFT JOIN {shifts} AS sh ON src.rowid >= sh.s",
+            "lv_csv_rows",
         )
-        engine.raw.execute(
-            f"CREATE TEMP VIEW {view} AS SELECT src.rowid + 1 + coalesce(sh.c, 0) AS {POS}, "
-            f"src.* FROM {stage} AS src ASOF LEFT JOIN {shifts} AS sh ON src.rowid >= sh.s"
+        malformed = ws.create(
+            "TABLE",
+            f"SELECT CAST(line AS BIGINT) - {file.skip} AS {POS}, 'malformed row: ' || "
+            f"lower(any_value(error_type)) || ' (' || any_value(error_message) || '): ' || "
+            f"trim(any_value(csv_line), chr(10) || chr(13)) AS message "
+            f"FROM {rejects} GROUP BY line",
+            "lv_csv_bad",
         )
-        malformed_name = engine.temp_name("lv_csv_bad")
-        engine.raw.execute(
-            f"CREATE TEMP TABLE {malformed_name} AS SELECT CAST(line AS BIGINT) - {skip} AS {POS}, "
-            f"'malformed row: ' || lower(any_value(error_type)) || ' (' || "
-            f"any_value(error_message) || '): ' || trim(any_value(csv_line), chr(10) || chr(13)) "
-            f"AS message FROM {rejects} GROUP BY line"
-        )
-        malformed = engine.backend.table(malformed_name)
-    table = engine.backend.table(view)
     return TransactionSource(
         table=table,
-        columns=tuple(names),
-        files=(str(path),),
-        description=description,
+        columns=tuple(file.names),
+        files=(str(file.path),),
+        description=file.description,
         malformed=malformed,
-        engine=engine,
+        workspace=ws,
     )
 
 
-def _stage_whitespace(
-    path: Path, names: list[str], skip: int, encoding: str, engine: Engine, description: str
-) -> TransactionSource:
-    lines, stage = engine.temp_name("lv_lines"), engine.temp_name("lv_fields")
+def _stage_whitespace(file: _File, ws: Workspace) -> TransactionSource:
     try:
-        engine.raw.execute(
-            f"CREATE TEMP TABLE {lines} AS SELECT line "
-            f"FROM read_csv({_sql_str(str(path))}, columns = {{'line': 'VARCHAR'}}, "
-            f"delim = chr(1), quote = '', escape = '', header = false, skip = {skip}, "
-            f"auto_detect = false, encoding = {_sql_str(encoding)})"
-        )
+        with ws.ordered():
+            lines = ws.create(
+                "TABLE",
+                f"SELECT line FROM read_csv({sql_string(str(file.path))}, "
+                f"columns = {{'line': 'VARCHAR'}}, delim = chr(1), quote = '', escape = '', "
+                f"header = false, skip = {file.skip}, auto_detect = false, "
+                f"encoding = {sql_string(file.encoding)})",
+                "lv_lines",
+            ).get_name()
     except Exception as exc:
-        raise InputError(f"Cannot read {description}: {_first_line(exc)}") from exc
+        raise InputError(f"Cannot read {file.description}: {_first_line(exc)}") from exc
     # Splitting on a regular expression is slow; it is done once, into tables.
-    engine.raw.execute(
-        f"CREATE TEMP TABLE {stage} AS SELECT rowid + 1 AS {POS}, "
+    fields = ws.create(
+        "TABLE",
+        f"SELECT rowid + 1 AS {POS}, "
         f"string_split_regex(trim(line, ' ' || chr(9) || chr(13)), '\\s+') AS f FROM {lines} "
-        "WHERE trim(coalesce(line, '')) <> ''"
+        "WHERE trim(coalesce(line, '')) <> ''",
+        "lv_fields",
+    ).get_name()
+    ws.execute(f"DROP TABLE {lines}")
+    n = len(file.names)
+    cols = ", ".join(f"f[{i + 1}] AS {sql_identifier(name)}" for i, name in enumerate(file.names))
+    table = ws.create(
+        "TABLE", f"SELECT {POS}, {cols} FROM {fields} WHERE len(f) = {n}", "lv_ws_rows"
     )
-    engine.raw.execute(f"DROP TABLE {lines}")
-    n = len(names)
-    fields_sql = ", ".join(f"f[{i + 1}] AS {_sql_ident(name)}" for i, name in enumerate(names))
-    view = engine.temp_name("lv_ws_rows")
-    engine.raw.execute(
-        f"CREATE TEMP TABLE {view} AS SELECT {POS}, {fields_sql} FROM {stage} WHERE len(f) = {n}"
+    malformed = ws.create(
+        "TABLE",
+        f"SELECT {POS}, 'malformed row: expected {n} fields separated by whitespace, found ' || "
+        f"len(f) || ': ' || array_to_string(f, ' ') AS message FROM {fields} WHERE len(f) <> {n}",
+        "lv_ws_bad",
     )
-    malformed_name = engine.temp_name("lv_ws_bad")
-    engine.raw.execute(
-        f"CREATE TEMP TABLE {malformed_name} AS SELECT {POS}, 'malformed row: expected {n} "
-        f"fields separated by whitespace, found ' || len(f) || ': ' || array_to_string(f, ' ') "
-        f"AS message FROM {stage} WHERE len(f) <> {n}"
-    )
-    engine.raw.execute(f"DROP TABLE {stage}")
+    ws.execute(f"DROP TABLE {fields}")
     return TransactionSource(
-        table=engine.backend.table(view),
-        columns=tuple(names),
-        files=(str(path),),
-        description=description,
-        malformed=engine.backend.table(malformed_name),
-        engine=engine,
+        table=table,
+        columns=tuple(file.names),
+        files=(str(file.path),),
+        description=file.description,
+        malformed=malformed,
+        workspace=ws,
     )
 
 
@@ -434,16 +445,15 @@ def _from_frame(frame: Any, engine: Engine) -> TransactionSource:
     if POS in table.column_names:
         raise InputError(f"The column name {POS!r} is reserved; rename that column.")
     table = table.append_column(POS, pa.array(range(1, table.num_rows + 1), type=pa.int64()))
-    name = engine.temp_name("lv_frame")
+    ws = engine.workspace()
     # A registered Arrow table is scanned in place, without a copy into the engine.
-    engine.raw.register(name, table)
-    staged = engine.backend.table(name)
+    staged = ws.register(table, "lv_frame")
     kind = "polars" if _is_polars(frame) else type(frame).__name__
     return TransactionSource(
         table=staged,
         columns=tuple(c for c in table.column_names if c != POS),
         description=f"the {kind} data frame",
-        engine=engine,
+        workspace=ws,
     )
 
 
@@ -455,27 +465,29 @@ def _from_ibis(table: ibis.Table, engine: Engine) -> TransactionSource:
     columns = tuple(table.columns)
     if name == "duckdb":
         # Rows of a SQL table have no inherent order; the position is the order of the scan.
-        staged = table.mutate(**{POS: ibis.row_number() + 1})
+        ws = Workspace(backend)
+        staged = ws.view(table.mutate(**{POS: ibis.row_number() + 1}), "lv_ibis_rows")
         return TransactionSource(
-            table=staged, columns=columns, description=f"the DuckDB table {_label(table)}"
+            table=staged,
+            columns=columns,
+            description=f"the DuckDB table {_label(table)}",
+            workspace=ws,
         )
-    stage = engine.temp_name("lv_ibis")
+    ws = engine.workspace()
     try:
-        reader = table.to_pyarrow_batches()
+        reader = ws.register(table.to_pyarrow_batches(), "lv_ibis_reader")
     except Exception as exc:
         raise InputError(
             f"Cannot read the {name} table {_label(table)}: {_first_line(exc)}"
         ) from exc
-    engine.raw.register(stage + "_reader", reader)
-    engine.raw.execute(f"CREATE TEMP TABLE {stage} AS SELECT * FROM {stage}_reader")
-    engine.raw.unregister(stage + "_reader")
-    view = engine.temp_name("lv_ibis_rows")
-    engine.raw.execute(f"CREATE TEMP VIEW {view} AS SELECT rowid + 1 AS {POS}, * FROM {stage}")
+    with ws.ordered():
+        stage = ws.create("TABLE", f"SELECT * FROM {reader.get_name()}", "lv_ibis").get_name()
+    staged = ws.create("VIEW", f"SELECT rowid + 1 AS {POS}, * FROM {stage}", "lv_ibis_rows")
     return TransactionSource(
-        table=engine.backend.table(view),
+        table=staged,
         columns=columns,
         description=f"the {name} table {_label(table)}",
-        engine=engine,
+        workspace=ws,
     )
 
 
@@ -487,14 +499,6 @@ def _label(table: ibis.Table) -> str:
 
 
 # -- SQL text helpers ----------------------------------------------------------------------
-
-
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _sql_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _first_line(exc: BaseException) -> str:

@@ -34,12 +34,17 @@ from typing import Any
 import ibis
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from lifevalue.data.contract import ColumnMapping, CsvOptions
 from lifevalue.data.dates import Moment, parse_moment
-from lifevalue.data.engine import Engine, default_engine, min_by
+from lifevalue.data.engine import (
+    Engine,
+    Workspace,
+    default_engine,
+    min_by,
+    sql_string,
+)
 from lifevalue.data.sources import SourceLike, TransactionSource
 from lifevalue.data.validate import (
     DuplicatesPolicy,
@@ -112,8 +117,8 @@ class CustomerSummary:
         The summary as an Ibis table: :data:`SUMMARY_COLUMNS`, then history columns
         (``first_purchase_date``, ``last_purchase_date``, ``n_orders``, ``historic_revenue``,
         ``historic_margin`` where margins are known, ``total_quantity`` where quantities are,
-        ``n_returns`` and ``return_value`` where the log has returns, ``acquisition_channel``
-        and ``acquisition_campaign`` (the first order's) where given), then
+        ``n_returns`` and ``return_value`` where the log has returns, and on request
+        ``acquisition_channel`` and ``acquisition_campaign``, those of the first order), then
         :data:`HOLDOUT_COLUMNS` when the observation period runs past the calibration end.
     time_unit
         Unit of ``recency``, ``T`` and ``duration_holdout``.
@@ -136,6 +141,8 @@ class CustomerSummary:
     occasion_period: OccasionPeriod = OccasionPeriod.DAY
     accounting: Mapping[str, int] = field(default_factory=dict)
     validation: ValidationReport | None = None
+    # The engine objects the table reads, kept alive as long as the summary is.
+    _keep: Any = field(default=None, repr=False, compare=False)
 
     @property
     def has_holdout(self) -> bool:
@@ -184,19 +191,22 @@ class CustomerSummary:
         """Write the summary as Parquet (``.parquet``) or CSV (anything else).
 
         Parquet keeps the metadata inside the file; a CSV gets it in a sidecar file
-        ``<path>.meta.json`` beside it. Rows stream from the engine in batches.
+        ``<path>.meta.json`` beside it. The engine writes the file itself, in parallel, so
+        the rows never pass through Python.
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = json.dumps(self.metadata())
         parquet = path.suffix.lower() in (".parquet", ".pq")
-        schema = self.table.schema().to_pyarrow().with_metadata({METADATA_KEY: meta})
-        writer: Any = pq.ParquetWriter(path, schema) if parquet else pacsv.CSVWriter(path, schema)
-        try:
-            for batch in self.table.to_pyarrow_batches():
-                writer.write_table(pa.Table.from_batches([batch]).cast(schema))
-        finally:
-            writer.close()
+        backend = self.table._find_backend()
+        options = (
+            f"FORMAT parquet, KV_METADATA {{{METADATA_KEY}: {sql_string(meta)}}}"
+            if parquet
+            else "FORMAT csv, HEADER true"
+        )
+        backend.con.execute(
+            f"COPY ({backend.compile(self.table)}) TO {sql_string(str(path))} ({options})"
+        )
         if not parquet:
             Path(str(path) + _SIDECAR_SUFFIX).write_text(json.dumps(self.metadata(), indent=2))
         return path
@@ -248,13 +258,14 @@ class CustomerSummary:
 
         The time unit comes from ``time_unit`` or from ``frame.attrs["lifevalue"]``.
         """
-        engine = engine or default_engine()
-        name = engine.temp_name("lv_summary")
-        engine.raw.register(name, pa.Table.from_pandas(frame, preserve_index=False))
+        ws = (engine or default_engine()).workspace()
+        table = ws.register(pa.Table.from_pandas(frame, preserve_index=False), "lv_summary")
         meta = dict(frame.attrs.get(METADATA_KEY) or {})
         if time_unit is not None:
             meta["time_unit"] = time_unit
-        return cls._from_table(engine.backend.table(name), meta, where="the data frame")
+        summary = cls._from_table(table, meta, where="the data frame")
+        summary._keep = ws
+        return summary
 
     @classmethod
     def _from_table(
@@ -288,6 +299,7 @@ def summarize(
     observation_end: object = None,
     unit: TimeUnit | str = TimeUnit.WEEKS,
     occasion_period: OccasionPeriod | str = OccasionPeriod.DAY,
+    acquisition: bool = False,
     columns: ColumnMapping | Mapping[str, str] | None = None,
     date_format: str | None = None,
     returns: ReturnsPolicy | str = ReturnsPolicy.NET,
@@ -316,6 +328,10 @@ def summarize(
     occasion_period
         Records of one customer within one such period (hour, day (default), week, month)
         form one purchase occasion.
+    acquisition
+        Add each customer's acquisition channel and campaign (those of their first order)
+        when the log has them. Off by default: picking each occasion's first label makes
+        the summary about a third slower on large logs.
     columns, date_format, returns, duplicates, currency, strict, csv_options, engine
         Passed to validation when ``transactions`` is not validated yet.
 
@@ -365,7 +381,12 @@ def summarize(
             engine=engine,
         )
     return _Summarizer(
-        validated, cal, obs, TimeUnit.parse(unit), OccasionPeriod.parse(occasion_period)
+        validated,
+        cal,
+        obs,
+        TimeUnit.parse(unit),
+        OccasionPeriod.parse(occasion_period),
+        acquisition=acquisition,
     ).run()
 
 
@@ -377,9 +398,13 @@ class _Summarizer:
         obs: Moment | None,
         unit: TimeUnit,
         period: OccasionPeriod,
+        *,
+        acquisition: bool,
     ) -> None:
         self.validated = validated
         self.roles = set(validated.accepted.columns)
+        if not acquisition:
+            self.roles -= {"channel", "campaign"}
         self.cal = cal
         self.obs = obs
         self.unit = unit
@@ -388,7 +413,9 @@ class _Summarizer:
         self._unit = period.ibis_unit
 
     def run(self) -> CustomerSummary:
-        customers = self._customers().cache()
+        parent = self.validated._workspace
+        ws = parent.child() if parent else Workspace(self.validated.accepted._find_backend())
+        customers = ws.stored(self._customers(), "lv_customers")
         totals = self._totals(customers)
         if totals["customers"] == 0:
             raise InputError(
@@ -410,165 +437,98 @@ class _Summarizer:
             occasion_period=self.period,
             accounting=accounting,
             validation=self.validated.report,
+            _keep=(ws, self.validated),
         )
 
     def _customers(self) -> ibis.Table:
-        """One row per customer (calibration and holdout figures), before filtering."""
+        """One row per customer (calibration and holdout figures), before filtering.
+
+        Two aggregations, joined per customer: the occasions (the largest hash table of
+        the job, so it carries one sum per occasion and nothing else) and, straight from
+        the rows, the money and count figures that need no occasions.
+        """
         a = self.validated.accepted
-        has_returns = self.validated.report.returns > 0
-        purchases = a.filter(~a.is_return) if has_returns else a
-        returns = a.filter(a.is_return) if has_returns else None
-        occ = self._purchase_occasions(purchases)
-        netted = returns is not None and self.validated.returns_policy is ReturnsPolicy.NET
-        if netted:
-            occ = self._net(occ, returns)
-        customers = self._per_customer(occ, netted=netted)
-        if returns is not None and not netted:
-            customers = self._with_kept_returns(customers, returns)
-        return self._orders(customers)
-
-    def _purchase_occasions(self, p: ibis.Table) -> ibis.Table:
-        aggs: dict[str, ibis.Value] = {"n": p.count(), "gross": p.amount.sum()}
-        if "margin" in self.roles:
-            aggs["margin"] = p.margin.sum()
-        if "quantity" in self.roles:
-            aggs["qty"] = p.quantity.sum()
-        for role in ("channel", "campaign"):
-            if role in self.roles:
-                # A sentinel keeps an empty first-order label empty (min_by skips nulls).
-                aggs[role] = min_by(p[role].fill_null(_NONE), p.timestamp)
-        return p.group_by(customer_id=p.customer_id, _p=p.timestamp.truncate(self._unit)).aggregate(
-            **aggs
+        occasions = self._occasion_figures(a)
+        rows = self._row_figures(a)
+        joined = rows.left_join(occasions, rows.customer_id == occasions._lv_cust)
+        customers = joined.drop("_lv_cust").mutate(
+            n_cal=joined.n_cal.fill_null(0), n_hold=joined.n_hold.fill_null(0)
         )
+        return self._orders(customers, self.validated.extra_order_lines)
 
-    def _return_aggs(self, r: ibis.Table) -> dict[str, ibis.Value]:
-        """Return figures; a return counts in the period in which it happened."""
-        in_cal = r.timestamp.truncate(self._unit) <= ibis.literal(self.cal_p)
-        aggs: dict[str, ibis.Value] = {
-            "n_ret_cal": _when(in_cal, 1).count(),
-            "n_ret_all": r.count(),
-            "ret_cal": _when(in_cal, r.amount).sum(),
-            "ret_all": r.amount.sum(),
-            "ret_last_p": r.timestamp.truncate(self._unit).max(),
-        }
-        if "margin" in self.roles:
-            aggs["ret_margin_cal"] = _when(in_cal, r.margin).sum()
-        if "quantity" in self.roles:
-            aggs["ret_qty_cal"] = _when(in_cal, r.quantity).sum()
-        return aggs
-
-    def _net(self, occ: ibis.Table, r: ibis.Table) -> ibis.Table:
-        """Attach netted returns to the occasions of the purchases they undo."""
-        per_occ = r.group_by(
-            _lv_cust=r.customer_id, _lv_p=r.occasion_at.truncate(self._unit)
-        ).aggregate(**self._return_aggs(r))
-        joined = occ.left_join(
-            per_occ, [occ.customer_id == per_occ._lv_cust, occ._p == per_occ._lv_p]
-        )
-        return joined.drop("_lv_cust", "_lv_p")
-
-    def _per_customer(self, occ: ibis.Table, *, netted: bool) -> ibis.Table:
+    def _occasion_figures(self, a: ibis.Table) -> ibis.Table:
+        """Per customer: occasions in the calibration and holdout periods and their values."""
         cal_p = ibis.literal(self.cal_p)
-        zero = ibis.literal(0.0)
+        has_returns = self.validated.report.returns > 0
+        netted = has_returns and self.validated.returns_policy is ReturnsPolicy.NET
+        purchases = a.filter(~a.is_return) if has_returns else a
+        occ = purchases.group_by(
+            _lv_cust=purchases.customer_id, _p=purchases.timestamp.truncate(self._unit)
+        ).aggregate(gross=purchases.amount.sum())
         in_cal = occ._p <= cal_p
-        gross = occ.gross
         if netted:
-            value_cal = gross + occ.ret_cal.fill_null(zero)
-            value_all = gross + occ.ret_all.fill_null(zero)
+            # Returns join the occasion of the purchase they undo; each counts in the
+            # period in which it happened.
+            r = a.filter(a.is_return)
+            r_cal = r.timestamp.truncate(self._unit) <= cal_p
+            per_occ = r.group_by(
+                _lv_rcust=r.customer_id, _lv_rp=r.occasion_at.truncate(self._unit)
+            ).aggregate(ret_cal=_when(r_cal, r.amount).sum(), ret_all=r.amount.sum())
+            occ = occ.left_join(
+                per_occ, [occ._lv_cust == per_occ._lv_rcust, occ._p == per_occ._lv_rp]
+            )
+            in_cal = occ._p <= cal_p
+            value_cal = occ.gross + occ.ret_cal.fill_null(0.0)
+            value_all = occ.gross + occ.ret_all.fill_null(0.0)
             # An occasion whose purchases were all returned by the end of a period is no
             # purchase in that period.
-            cal_occ = in_cal & ~((occ.n_ret_cal.fill_null(0) > 0) & (value_cal <= 0))
-            hold_occ = ~in_cal & ~((occ.n_ret_all.fill_null(0) > 0) & (value_all <= 0))
+            cal_occ = in_cal & ~(occ.ret_cal.notnull() & (value_cal <= 0))
+            hold_occ = ~in_cal & ~(occ.ret_all.notnull() & (value_all <= 0))
         else:
-            value_cal = value_all = gross
+            value_cal = value_all = occ.gross
             cal_occ, hold_occ = in_cal, ~in_cal
-        cust: dict[str, ibis.Value] = {
-            "n_cal": _when(cal_occ, 1).count(),
-            "first_p": _when(cal_occ, occ._p).min(),
-            "last_p": _when(cal_occ, occ._p).max(),
-            "value_sum": _when(cal_occ, value_cal).sum(),
-            "first_value": min_by(_when(cal_occ, value_cal), _when(cal_occ, occ._p)),
-            "n_hold": _when(hold_occ, 1).count(),
-            "value_hold": _when(hold_occ, value_all).sum(),
-            "n_orders": _when(in_cal, occ.n).sum(),
-            "historic_revenue": _when(in_cal, gross).sum(),
-            "revenue_holdout": _when(~in_cal, gross).sum(),
-            "last_any": occ._p.max(),
-            "n_rows": occ.n.sum(),
+        return occ.group_by("_lv_cust").aggregate(
+            n_cal=_when(cal_occ, 1).count(),
+            first_p=_when(cal_occ, occ._p).min(),
+            last_p=_when(cal_occ, occ._p).max(),
+            value_sum=_when(cal_occ, value_cal).sum(),
+            first_value=min_by(_when(cal_occ, value_cal), _when(cal_occ, occ._p)),
+            n_hold=_when(hold_occ, 1).count(),
+            value_hold=_when(hold_occ, value_all).sum(),
+        )
+
+    def _row_figures(self, a: ibis.Table) -> ibis.Table:
+        """Per customer, from the rows: revenue, margin, units, orders, returns, extent."""
+        rp = a.timestamp.truncate(self._unit)
+        in_cal = rp <= ibis.literal(self.cal_p)
+        buy = ~a.is_return
+        aggs: dict[str, ibis.Value] = {
+            "n_rows": a.count(),
+            "last_any": rp.max(),
+            "n_orders": _when(buy & in_cal, 1).count(),
+            "historic_revenue": _when(in_cal, a.amount).sum(),
+            "revenue_holdout": _when(~in_cal, a.amount).sum(),
         }
-        if "margin" in occ.columns:
-            cust["historic_margin"] = _when(in_cal, occ.margin).sum()
-        if "qty" in occ.columns:
-            cust["total_quantity"] = _when(in_cal, occ.qty).sum()
+        if "margin" in self.roles:
+            aggs["historic_margin"] = _when(in_cal, a.margin).sum()
+        if "quantity" in self.roles:
+            aggs["total_quantity"] = _when(in_cal, a.quantity).sum()
+        if self.validated.report.returns > 0:
+            returned = a.is_return & in_cal
+            aggs["n_returns"] = _when(returned, 1).count()
+            aggs["return_value"] = -_when(returned, a.amount).sum()
         for role in ("channel", "campaign"):
-            if role in occ.columns:
-                # The first order's label, even when that order was later returned.
-                first = min_by(_when(in_cal, occ[role]), _when(in_cal, occ._p))
-                cust[f"acquisition_{role}"] = first.nullif(_NONE).strip().nullif("")
-        if netted:
-            cust.update(
-                n_returns=occ.n_ret_cal.sum(),
-                return_value=-occ.ret_cal.sum(),
-                ret_cal=occ.ret_cal.sum(),
-                ret_hold=(occ.ret_all.fill_null(zero) - occ.ret_cal.fill_null(zero)).sum(),
-                ret_rows=occ.n_ret_all.sum(),
-                ret_last_p=occ.ret_last_p.max(),
-            )
-            if "ret_margin_cal" in occ.columns:
-                cust["ret_margin_cal"] = occ.ret_margin_cal.sum()
-            if "ret_qty_cal" in occ.columns:
-                cust["ret_qty_cal"] = occ.ret_qty_cal.sum()
-        customers = occ.group_by("customer_id").aggregate(**cust)
-        return self._fold_returns(customers) if netted else customers
+            if role in self.roles:
+                # The first order's label, even when that order was later returned. A
+                # stand-in keeps an empty label empty (min_by skips nulls).
+                first = min_by(
+                    _when(buy & in_cal, a[role].fill_null(_NONE)), _when(buy & in_cal, a.timestamp)
+                )
+                aggs[f"acquisition_{role}"] = first.nullif(_NONE).strip().nullif("")
+        return a.group_by("customer_id").aggregate(**aggs)
 
-    def _with_kept_returns(self, customers: ibis.Table, r: ibis.Table) -> ibis.Table:
-        """Kept returns stand apart from occasions; they only change the money figures."""
-        aggs = self._return_aggs(r)
-        aggs["ret_hold"] = (
-            r.amount
-            - _when(
-                r.timestamp.truncate(self._unit) <= ibis.literal(self.cal_p), r.amount
-            ).fill_null(0.0)
-        ).sum()
-        aggs["n_returns"] = aggs.pop("n_ret_cal")
-        aggs["return_value"] = -aggs["ret_cal"]
-        aggs["ret_rows"] = aggs.pop("n_ret_all")
-        del aggs["ret_all"]
-        per_customer = r.group_by(_lv_cust=r.customer_id).aggregate(**aggs)
-        # Outer join: a customer may have returns and no accepted purchase at all.
-        joined = customers.outer_join(per_customer, customers.customer_id == per_customer._lv_cust)
-        joined = joined.mutate(
-            customer_id=joined.customer_id.fill_null(joined._lv_cust),
-            n_cal=joined.n_cal.fill_null(0),
-            n_hold=joined.n_hold.fill_null(0),
-            n_orders=joined.n_orders.fill_null(0),
-            n_rows=joined.n_rows.fill_null(0),
-        ).drop("_lv_cust")
-        return self._fold_returns(joined)
-
-    def _fold_returns(self, c: ibis.Table) -> ibis.Table:
-        """Add return figures into the money columns and row counts."""
-        zero = ibis.literal(0.0)
-        out: dict[str, ibis.Value] = {
-            "historic_revenue": c.historic_revenue.fill_null(zero) + c.ret_cal.fill_null(zero),
-            "revenue_holdout": c.revenue_holdout.fill_null(zero) + c.ret_hold.fill_null(zero),
-            "n_rows": c.n_rows + c.ret_rows.fill_null(0),
-            "last_any": ibis.greatest(c.last_any, c.ret_last_p),
-            "n_returns": c.n_returns.fill_null(0),
-            "return_value": c.return_value.fill_null(zero),
-        }
-        if "ret_margin_cal" in c.columns:
-            out["historic_margin"] = c.historic_margin.fill_null(zero) + c.ret_margin_cal.fill_null(
-                zero
-            )
-        if "ret_qty_cal" in c.columns:
-            out["total_quantity"] = c.total_quantity.fill_null(zero) + c.ret_qty_cal.fill_null(zero)
-        c = c.mutate(**out)
-        return c.drop(*[n for n in c.columns if n.startswith("ret_")])
-
-    def _orders(self, customers: ibis.Table) -> ibis.Table:
+    def _orders(self, customers: ibis.Table, extra: ibis.Table | None) -> ibis.Table:
         """Orders are purchase rows less the second and later lines of multi-line orders."""
-        extra = self.validated.extra_order_lines
         if extra is None:
             return customers
         lines = extra.filter(extra.timestamp.truncate(self._unit) <= ibis.literal(self.cal_p))

@@ -66,7 +66,7 @@ from lifevalue.data.contract import (
     CsvOptions,
 )
 from lifevalue.data.dates import Moment, ParsedTimestamp, parse_moment, read_timestamp
-from lifevalue.data.engine import Engine
+from lifevalue.data.engine import Engine, Workspace, row_hash
 from lifevalue.data.sources import (
     POS,
     POS_BITS,
@@ -241,6 +241,7 @@ class ValidatedTransactions:
     observation_end: Moment | None
     extra_order_lines: ibis.Table | None = field(default=None, repr=False)
     _quarantine: ibis.Table = field(default=None, repr=False)  # type: ignore[assignment]
+    _workspace: Workspace | None = field(default=None, repr=False)
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -415,6 +416,7 @@ class _Validator:
     ) -> None:
         self.source = source
         self.table = source.table
+        self.ws = source.workspace.child() if source.workspace else Workspace(source.backend)
         self.roles = mapping.resolve(source.columns, where=source.description)
         self.policy = policy
         self.duplicates = duplicates
@@ -487,7 +489,11 @@ class _Validator:
                 "'quarantine'",
             )
         reason = ibis.cases(*[(cond, code) for cond, code, _ in self.reason_cases], else_=None)
-        frame = frame.mutate(**{_T + "reason": reason})
+        # A plain boolean says whether a row passes; the reason (text) is only read for the
+        # rows that do not, and costs more per row.
+        passes = ~ibis.or_(*[cond for cond, _, _ in self.reason_cases])
+        self.ruled = frame.mutate(**{_T + "reason": reason, _T + "ok": passes})
+        frame = self.ws.view(self.ruled, "lv_rows")
         return self._finish(frame, parsed.format, parsed.detected, obs_label)
 
     def _typed(self) -> tuple[ibis.Table, ParsedTimestamp]:
@@ -534,36 +540,48 @@ class _Validator:
             typed["order_id"] = oid.strip().nullif("") if oid.type().is_string() else oid
         for role in LABEL_ROLES:
             if role in roles:
-                label = t[roles[role]].cast("string")
                 # Labels are cleaned (trimmed, empty as missing) where they are aggregated,
-                # on far fewer rows; the currency takes part in a rule, so it is cleaned now.
-                typed[role] = label.strip().nullif("").upper() if role == "currency" else label
+                # on far fewer rows; accepted rows all carry the log's currency.
+                typed[role] = t[roles[role]].cast("string")
         frame = t.mutate(**{_T + name: value for name, value in typed.items()})
-        return (frame.cache() if parse_text else frame), parsed
+        # Text is parsed once, into a table; typed sources stay where they are.
+        return (self.ws.table(frame, "lv_typed") if parse_text else frame), parsed
 
     def _rule(self, condition: ibis.Value, code: str, message: ibis.Value | None) -> None:
         text = ibis.literal(REASONS[code]) if message is None else message
         self.reason_cases.append((condition.fill_null(False), code, text))
 
     def _currency_rules(self, cur: ibis.Value, frame: ibis.Table) -> None:
+        """One currency per analysis: the one given, or else the most common one.
+
+        The rules compare each row's raw text with the few distinct spellings found, so no
+        row has its currency trimmed or upper-cased.
+        """
         counts = frame.select(c=cur).group_by("c").aggregate(n=ibis._.count()).execute()
-        present = counts.dropna(subset=["c"]).sort_values(["n", "c"], ascending=[False, True])
-        if present.empty:
+        codes = {raw: _currency_code(raw) for raw in counts["c"]}
+        totals: dict[str, int] = {}
+        for raw, n in zip(counts["c"], counts["n"], strict=True):
+            if codes[raw] is not None:
+                totals[codes[raw]] = totals.get(codes[raw], 0) + int(n)
+        if not totals:
             self.notes.append("the currency column is empty everywhere; it is ignored")
             del self.roles["currency"]
             return
         expected = self.currency
         if expected is None:
-            expected = str(present["c"].iloc[0])
-            if len(present) > 1:
+            expected = min(totals, key=lambda code: (-totals[code], code))
+            if len(totals) > 1:
                 self.notes.append(
                     f"several currencies; the most common, {expected}, is the log's currency "
                     "(choose another with --currency)"
                 )
         self.currency = expected
-        self._rule(cur.isnull(), "missing_currency", f"currency is empty (the log's is {expected})")
+        blank = [raw for raw, code in codes.items() if code is None and isinstance(raw, str)]
+        same = [raw for raw, code in codes.items() if code == expected]
+        missing = cur.isnull() | cur.isin(blank) if blank else cur.isnull()
+        self._rule(missing, "missing_currency", f"currency is empty (the log's is {expected})")
         self._rule(
-            cur != expected,
+            ~cur.isin(same) if same else ibis.literal(True),
             "mixed_currency",
             "currency '" + cur + f"' differs from the log's currency '{expected}'",
         )
@@ -574,19 +592,25 @@ class _Validator:
         self, frame: ibis.Table, date_format: str | None, detected: bool, obs_label: str
     ) -> ValidatedTransactions:
         reason = frame[_T + "reason"]
-        amount = frame[_T + "amount"]
-        counts = (
-            frame.group_by(reason=reason, ret=(amount < 0).fill_null(False))
-            .aggregate(n=ibis._.count())
-            .execute()
-        )
+        ok = frame[_T + "ok"]
+        stats = {
+            "rows": frame.count(),
+            "valid": ok.sum(),
+            "valid_returns": (ok & (frame[_T + "amount"] < 0)).sum(),
+        }
+        if "order_id" in self.roles:
+            stats["without_order"] = (ok & frame[_T + "order_id"].isnull()).sum()
+        # One plain aggregate over every row; rows rules rejected are grouped by reason only
+        # when there are some.
+        row = frame.aggregate(**stats).execute().iloc[0]
+        rows, valid_rows = int(row["rows"]), int(row["valid"] or 0)
+        valid_returns = int(row["valid_returns"] or 0)
+        without_order = int(row.get("without_order") or 0)
         quarantined: dict[str, int] = {}
-        for code, n in zip(counts["reason"], counts["n"], strict=True):
-            if isinstance(code, str):
-                quarantined[code] = quarantined.get(code, 0) + int(n)
-        rows = int(counts["n"].sum())
-        valid_rows = int(counts.loc[counts["reason"].isna(), "n"].sum())
-        valid_returns = int(counts.loc[counts["reason"].isna() & counts["ret"], "n"].sum())
+        if valid_rows < rows:
+            per_reason = frame.filter(~ok).group_by(reason=reason).aggregate(n=ibis._.count())
+            per_reason = per_reason.execute()
+            quarantined = dict(zip(per_reason["reason"], per_reason["n"].astype(int), strict=True))
         malformed = 0
         if self.source.malformed is not None:
             malformed = int(self.source.malformed.count().execute())
@@ -594,23 +618,13 @@ class _Validator:
                 quarantined["malformed_row"] = malformed
 
         valid = self._valid(frame, rows - valid_rows, rows)
-        bad, extra_lines = self._repeats(valid) if valid_rows else (None, None)
-        returns_ok: ibis.Table | None = None
-        if valid_returns:
-            returns_ok, unmatched = self._returns(valid, bad)
-            if unmatched is not None:
-                bad = unmatched if bad is None else bad.union(unmatched)
-        bad_counts: dict[str, int] = {}
-        if bad is not None:
-            bad = bad.cache()
-            per_reason = bad.group_by("_lv_bad_reason").aggregate(n=ibis._.count()).execute()
-            bad_counts = {
-                code: int(n)
-                for code, n in zip(per_reason["_lv_bad_reason"], per_reason["n"], strict=True)
-            }
-            if not bad_counts:
-                bad = None
-        for code, n in bad_counts.items():
+        sets = None
+        if valid_rows:
+            sets = _SetRules(
+                self, valid, has_returns=valid_returns > 0, rows_without_order=without_order
+            )
+        bad = sets.bad if sets is not None else None
+        for code, n in (sets.quarantined if sets is not None else {}).items():
             quarantined[code] = quarantined.get(code, 0) + n
 
         rows_read = rows + malformed
@@ -619,7 +633,7 @@ class _Validator:
             rows_read=rows_read,
             accepted=rows_read - sum(quarantined.values()),
             quarantined={code: quarantined[code] for code in REASONS if quarantined.get(code)},
-            returns=int(returns_ok.count().execute()) if returns_ok is not None else 0,
+            returns=sets.n_returns if sets is not None else 0,
             date_format=date_format,
             date_format_detected=detected,
             currency=self.currency if "currency" in self.roles else None,
@@ -637,13 +651,18 @@ class _Validator:
             report.quarantined_total,
         )
         return ValidatedTransactions(
-            accepted=self._accepted(valid, bad, returns_ok),
+            accepted=self.ws.view(
+                self._accepted(valid, bad, sets.returns if sets is not None else None),
+                "lv_accepted",
+            ),
             report=report,
             source=self.source,
             returns_policy=self.policy,
             observation_end=self.observation_end,
-            extra_order_lines=extra_lines,
-            _quarantine=self._quarantine_table(frame, bad),
+            extra_order_lines=sets.extra_lines if sets is not None else None,
+            # Messages are expressions of the rows before they were named as a view.
+            _quarantine=self._quarantine_table(self.ruled, bad),
+            _workspace=self.ws,
         )
 
     def _valid(self, frame: ibis.Table, n_bad: int, n_rows: int) -> ibis.Table:
@@ -652,165 +671,9 @@ class _Validator:
             return frame
         if n_bad <= max(100_000, n_rows // 20):
             # A hash anti-join on a few positions is cheaper than the rules again.
-            positions = frame.filter(frame[_T + "reason"].notnull()).select(POS).cache()
-            return frame.anti_join(positions, POS)
-        return frame.filter(frame[_T + "reason"].isnull())
-
-    def _repeats(self, valid: ibis.Table) -> tuple[ibis.Table | None, ibis.Table | None]:
-        """Exact repeats and conflicting orders (rows to quarantine), and extra order lines.
-
-        One pass groups the rows that could be repeats or conflicts: rows of one order_id,
-        or (without an order id) rows with equal contents. Only groups of two or more rows
-        are looked at closely. Extra order lines are the second and later purchase lines of
-        an accepted order: a customer's number of orders is their purchase rows minus these.
-        """
-        content = ibis.struct({c: valid[c] for c in self.source.columns}).hash()
-        if "order_id" in self.roles:
-            oid = valid[_T + "order_id"]
-            # Equal contents are only hashed for rows without an order id.
-            keyed = valid.mutate(_lv_k1=oid, _lv_k2=ibis.cases((oid.isnull(), content), else_=None))
-            keys = ["_lv_k1", "_lv_k2"]
-        else:
-            keyed = valid.mutate(_lv_k2=content)
-            keys = ["_lv_k2"]
-        groups = keyed.group_by(keys).aggregate(_lv_n=ibis._.count())
-        shared = groups.filter(groups._lv_n > 1).select(*keys).cache()
-        if int(shared.count().execute()) == 0:
-            return None, None
-        cand = keyed.semi_join(shared, [keyed[k].identical_to(shared[k]) for k in keys]).cache()
-
-        # Exact repeats: the first row (in source order) of each set of equal rows stays.
-        same = ibis.window(group_by=[cand[c] for c in self.source.columns])
-        cand = cand.mutate(_lv_first=cand[POS].min().over(same))
-        dups: ibis.Table | None = cand.filter(cand[POS] != cand._lv_first).select(
-            POS,
-            _lv_bad_reason=ibis.literal("duplicate_row"),
-            _lv_bad_message="exact repeat of " + _row_text(cand._lv_first),
-        )
-        if self.duplicates is DuplicatesPolicy.KEEP:
-            assert dups is not None
-            self.duplicates_kept = int(dups.count().execute())
-            if self.duplicates_kept:
-                self.notes.append(
-                    f"{self.duplicates_kept:,} rows repeat an earlier row exactly and are kept "
-                    "(duplicates policy 'keep')"
-                )
-            dups, rest = None, cand
-        else:
-            rest = cand.filter(cand[POS] == cand._lv_first)
-        if "order_id" not in self.roles:
-            return dups, None
-
-        rest = rest.filter(rest[_T + "order_id"].notnull())
-        oid = rest[_T + "order_id"]
-        is_purchase = rest[_T + "amount"] >= 0
-        by_order = rest.group_by(_lv_oid=oid).aggregate(
-            _lv_customers=rest[_T + "customer_id"].nunique(),
-            _lv_days=ibis.cases((is_purchase, rest[_T + "timestamp"].date()), else_=None).nunique(),
-        )
-        conflicts = by_order.filter((by_order._lv_customers > 1) | (by_order._lv_days > 1)).cache()
-        bad_orders = rest.join(conflicts, rest[_T + "order_id"] == conflicts._lv_oid)
-        conflicting = bad_orders.select(
-            POS,
-            _lv_bad_reason=ibis.literal("conflicting_order_id"),
-            _lv_bad_message="order_id '"
-            + bad_orders[_T + "order_id"].cast("string")
-            + "' has rows for "
-            + bad_orders._lv_customers.cast("string")
-            + " customer(s) with purchases on "
-            + bad_orders._lv_days.cast("string")
-            + " day(s); an order belongs to one customer on one day",
-        )
-        lines = rest.filter(rest[_T + "amount"] >= 0).anti_join(
-            conflicts, rest[_T + "order_id"] == conflicts._lv_oid
-        )
-        lines = lines.mutate(
-            _lv_first_line=lines[POS].min().over(ibis.window(group_by=lines[_T + "order_id"]))
-        )
-        extra = (
-            lines.filter(lines[POS] != lines._lv_first_line)
-            .select(customer_id=lines[_T + "customer_id"], timestamp=lines[_T + "timestamp"])
-            .cache()
-        )
-        return (conflicting if dups is None else dups.union(conflicting)), extra
-
-    def _returns(
-        self, valid: ibis.Table, bad: ibis.Table | None
-    ) -> tuple[ibis.Table, ibis.Table | None]:
-        amount = valid[_T + "amount"]
-        returns = valid.filter(amount < 0)
-        if bad is not None:
-            returns = returns.anti_join(bad, POS)
-        returns = returns.cache()
-        if self.policy is not ReturnsPolicy.NET:
-            return returns.mutate(_lv_occasion_at=returns[_T + "timestamp"]), None
-        purchases = valid.filter(amount >= 0)
-        matched: list[ibis.Table] = []
-        unmatched: list[ibis.Table] = []
-        if "order_id" in self.roles:
-            by_order = returns.filter(returns[_T + "order_id"].notnull())
-            orders = (
-                purchases.semi_join(
-                    by_order, purchases[_T + "order_id"] == by_order[_T + "order_id"]
-                )
-                .group_by(_lv_oid=purchases[_T + "order_id"])
-                .aggregate(_lv_occasion_at=purchases[_T + "timestamp"].min())
-            )
-            joined = by_order.left_join(orders, by_order[_T + "order_id"] == orders._lv_oid)
-            joined = joined.drop("_lv_oid")
-            matched.append(joined.filter(joined._lv_occasion_at.notnull()))
-            unmatched.append(
-                joined.filter(joined._lv_occasion_at.isnull()).select(
-                    POS,
-                    _lv_bad_reason=ibis.literal("unmatched_return"),
-                    _lv_bad_message="return of "
-                    + joined[_T + "amount"].cast("string")
-                    + " names order_id '"
-                    + joined[_T + "order_id"].cast("string")
-                    + "', which has no purchase to net against",
-                )
-            )
-            by_day = returns.filter(returns[_T + "order_id"].isnull())
-        else:
-            by_day = returns
-        day = by_day[_T + "timestamp"].date()
-        keyed = by_day.mutate(_lv_day=day)
-        pdays = purchases.mutate(_lv_pday=purchases[_T + "timestamp"].date()).select(
-            _lv_pcust=_T + "customer_id", _lv_pday="_lv_pday"
-        )
-        pdays = pdays.semi_join(
-            keyed,
-            [pdays._lv_pcust == keyed[_T + "customer_id"], pdays._lv_pday == keyed._lv_day],
-        ).distinct()
-        joined = keyed.left_join(
-            pdays,
-            [keyed[_T + "customer_id"] == pdays._lv_pcust, keyed._lv_day == pdays._lv_pday],
-        )
-        hit = joined._lv_pday.notnull()
-        matched.append(
-            joined.filter(hit)
-            .mutate(_lv_occasion_at=joined[_T + "timestamp"])
-            .drop("_lv_day", "_lv_pcust", "_lv_pday")
-        )
-        unmatched.append(
-            joined.filter(~hit).select(
-                POS,
-                _lv_bad_reason=ibis.literal("unmatched_return"),
-                _lv_bad_message="return of "
-                + joined[_T + "amount"].cast("string")
-                + " on "
-                + joined._lv_day.cast("string")
-                + " has no purchase by this customer that day to net against (the returns "
-                "policy 'keep' keeps such returns)",
-            )
-        )
-        ok = (
-            matched[0]
-            if len(matched) == 1
-            else matched[0].union(matched[1].select(*matched[0].columns))
-        )
-        miss = unmatched[0] if len(unmatched) == 1 else unmatched[0].union(unmatched[1])
-        return ok, miss
+            positions = self.ws.table(frame.filter(~frame[_T + "ok"]).select(POS), "lv_bad_pos")
+            return self.ws.view(frame.anti_join(positions, POS), "lv_valid")
+        return self.ws.view(frame.filter(frame[_T + "ok"]), "lv_valid")
 
     def _accepted(
         self, valid: ibis.Table, bad: ibis.Table | None, returns_ok: ibis.Table | None
@@ -819,21 +682,25 @@ class _Validator:
         purchases = valid.filter(amount >= 0) if returns_ok is not None else valid
         if bad is not None:
             purchases = purchases.anti_join(bad, POS)
-        purchases = purchases.mutate(_lv_occasion_at=purchases[_T + "timestamp"])
-        if returns_ok is None:
-            rows = purchases
-        else:
-            rows = purchases.union(returns_ok.select(*purchases.columns))
+        rows = self._contract(purchases, purchases[_T + "timestamp"])
+        if returns_ok is not None:
+            rows = rows.union(self._contract(returns_ok, returns_ok._lv_occasion_at))
+        return rows
+
+    def _contract(self, rows: ibis.Table, occasion_at: ibis.Value) -> ibis.Table:
+        """Typed rows in the contract's column names."""
         out: dict[str, Any] = {
             "customer_id": rows[_T + "customer_id"],
             "timestamp": rows[_T + "timestamp"],
             "amount": rows[_T + "amount"],
             "is_return": rows[_T + "amount"] < 0,
-            "occasion_at": rows._lv_occasion_at,
+            "occasion_at": occasion_at,
         }
-        for role in ("order_id", "quantity", "channel", "campaign", "category", "currency"):
+        for role in ("order_id", "quantity", "channel", "campaign", "category"):
             if role in self.roles:
                 out[role] = rows[_T + role]
+        if "currency" in self.roles:
+            out["currency"] = ibis.literal(self.currency)
         if "margin" in self.roles:
             out["margin"] = rows[_T + "margin"]
         elif "cost" in self.roles:
@@ -849,7 +716,7 @@ class _Validator:
             else_=None,
         )
         parts = [
-            frame.filter(frame[_T + "reason"].notnull()).select(
+            frame.filter(~frame[_T + "ok"]).select(
                 POS, reason=frame[_T + "reason"], message=message, **text
             )
         ]
@@ -879,6 +746,253 @@ class _Validator:
         return out
 
 
+class _SetRules:
+    """Rules that look at several rows at once: repeats, order conflicts, returns.
+
+    One pass groups the valid rows that could repeat, conflict or be netted: the rows of one
+    order_id (or, without an order id, rows with equal contents) when there are two or
+    more of them or one is a return. Only those candidate rows, usually a small share of
+    the log, are then classified, with window functions over each order:
+
+    - ``duplicate_row``: an exact repeat of an earlier row (under the quarantine policy);
+    - ``conflicting_order_id``: the order's rows name several customers or purchase days;
+    - ``return``: a return netted against its order (or kept, under the keep policy);
+    - ``unmatched_return``: a return whose order has no purchase;
+    - ``extra_line``: the second or later purchase line of an order.
+
+    Returns without an order id are netted against the customer's purchases of that day.
+    """
+
+    BAD = ("duplicate_row", "conflicting_order_id", "unmatched_return")
+
+    def __init__(
+        self, rules: _Validator, valid: ibis.Table, *, has_returns: bool, rows_without_order: int
+    ) -> None:
+        self.rules = rules
+        self.valid = valid
+        self.bad: ibis.Table | None = None
+        self.returns: ibis.Table | None = None
+        self.extra_lines: ibis.Table | None = None
+        self.quarantined: dict[str, int] = {}
+        self.n_returns = 0
+        self._classify(self._candidates(valid, has_returns, rows_without_order))
+
+    def _candidates(
+        self, valid: ibis.Table, has_returns: bool, rows_without_order: int
+    ) -> ibis.Table:
+        """Valid rows that share their order id (or their contents), or that are returns."""
+        columns = self.rules.source.columns
+        ws = self.rules.ws
+        # Only what classifying needs travels: the rule flags stay behind unevaluated.
+        roles = self.rules.roles
+        typed = [c for c in valid.columns if c.startswith(_T) and c[len(_T) :] in roles]
+        valid = ws.view(valid.select(POS, *columns, *typed), "lv_slim")
+        parts: list[ibis.Table] = []
+        if "order_id" in self.rules.roles:
+            oid = valid[_T + "order_id"]
+            with_order = (
+                ws.view(valid.filter(oid.notnull()), "lv_ordered") if rows_without_order else valid
+            )
+            parts.append(_sharing(with_order, with_order[_T + "order_id"], has_returns))
+            if rows_without_order:
+                without = ws.view(valid.filter(oid.isnull()), "lv_unordered")
+                parts.append(_sharing(without, row_hash(without, columns), has_returns))
+        else:
+            parts.append(_sharing(valid, row_hash(valid, columns), has_returns))
+        # Read several times by the classification, the candidates are computed once.
+        return ws.stored(parts[0] if len(parts) == 1 else parts[0].union(parts[1]), "lv_cand")
+
+    def _classify(self, cand: ibis.Table) -> None:
+        rules = self.rules
+        pos, amount, ts = cand[POS], cand[_T + "amount"], cand[_T + "timestamp"]
+        buy = amount >= 0
+        quarantine_dups = rules.duplicates is DuplicatesPolicy.QUARANTINE
+        has_orders = "order_id" in rules.roles
+        net = rules.policy is ReturnsPolicy.NET
+        # Hash aggregations joined back: cheaper than sorting for window functions.
+        source = list(rules.source.columns)
+        firsts = cand.group_by(source).aggregate(_lv_first=pos.min())
+        c = cand.join(firsts, [cand[k].identical_to(firsts[k]) for k in source])
+        c = c.select(*cand.columns, "_lv_first")
+        if has_orders:
+            oid = cand[_T + "order_id"]
+            cust = cand[_T + "customer_id"].cast("string")
+            day = ibis.cases((buy, ts.date()), else_=None)
+            orders = (
+                cand.filter(oid.notnull())
+                .group_by(_lv_oid=oid)
+                .aggregate(
+                    _lv_cmin=cust.min(),
+                    _lv_cmax=cust.max(),
+                    _lv_dmin=day.min(),
+                    _lv_dmax=day.max(),
+                    _lv_line1=ibis.cases((buy, pos), else_=None).min(),
+                    _lv_order_at=ibis.cases((buy, ts), else_=None).min(),
+                )
+            )
+            c = c.left_join(orders, c[_T + "order_id"] == orders._lv_oid).drop("_lv_oid")
+        pos, amount, ts = c[POS], c[_T + "amount"], c[_T + "timestamp"]
+        buy, is_dup = amount >= 0, c[POS] != c._lv_first
+        cases = [(is_dup, "duplicate_row")] if quarantine_dups else []
+        messages: list[tuple[str, ibis.Value]] = [
+            ("duplicate_row", "exact repeat of " + _row_text(c._lv_first))
+        ]
+        occasion = ts
+        if has_orders:
+            oid = c[_T + "order_id"]
+            oid_text = oid.cast("string")
+            conflict = oid.notnull() & ((c._lv_cmin != c._lv_cmax) | (c._lv_dmin != c._lv_dmax))
+            cases.append((conflict, "conflicting_order_id"))
+            messages.append(
+                (
+                    "conflicting_order_id",
+                    ibis.cases(
+                        (
+                            c._lv_cmin != c._lv_cmax,
+                            "order_id '"
+                            + oid_text
+                            + "' has rows for different customers ('"
+                            + c._lv_cmin
+                            + "' and '"
+                            + c._lv_cmax
+                            + "')",
+                        ),
+                        else_="order_id '"
+                        + oid_text
+                        + "' has purchases on different days ("
+                        + c._lv_dmin.cast("string")
+                        + " to "
+                        + c._lv_dmax.cast("string")
+                        + "); an order belongs to one customer on one day",
+                    ),
+                )
+            )
+            if net:
+                cases.append((~buy & oid.notnull() & c._lv_order_at.isnull(), "unmatched_return"))
+                messages.append(
+                    (
+                        "unmatched_return",
+                        "return of "
+                        + amount.cast("string")
+                        + " names order_id '"
+                        + oid_text
+                        + "', which has no purchase to net against",
+                    )
+                )
+                cases.append((~buy & oid.isnull(), "return_by_day"))
+                occasion = ibis.cases((oid.notnull(), c._lv_order_at), else_=ts)
+            cases.append((~buy, "return"))
+            cases.append((oid.notnull() & (pos != c._lv_line1), "extra_line"))
+        else:
+            cases.append((~buy, "return_by_day" if net else "return"))
+        kind = ibis.cases(*cases, else_="ok")
+        text = ibis.cases(*[(kind == k, m) for k, m in messages], else_=None)
+        # Stored narrow: writing a table costs per column, and only these are read again.
+        typed = [name for name in cand.columns if name.startswith(_T) and name != POS]
+        classified = self.rules.ws.stored(
+            c.select(
+                POS,
+                *typed,
+                _lv_kind=kind,
+                _lv_message=text,
+                _lv_occasion_at=occasion,
+                _lv_is_dup=is_dup,
+            ),
+            "lv_classified",
+        )
+
+        tally = (
+            classified.group_by("_lv_kind")
+            .aggregate(n=ibis._.count(), dups=classified._lv_is_dup.cast("int64").sum())
+            .execute()
+        )
+        counts = dict(zip(tally["_lv_kind"], tally["n"].astype(int), strict=True))
+        if not quarantine_dups:
+            rules.duplicates_kept = int(tally["dups"].sum())
+            if rules.duplicates_kept:
+                rules.notes.append(
+                    f"{rules.duplicates_kept:,} rows repeat an earlier row exactly and are kept "
+                    "(duplicates policy 'keep')"
+                )
+        kind = classified._lv_kind
+        bad = (
+            [classified.filter(kind.isin(self.BAD))] if any(counts.get(k) for k in self.BAD) else []
+        )
+        returns = [classified.filter(kind == "return")] if counts.get("return") else []
+        if counts.get("return_by_day"):
+            matched, unmatched = self._net_by_day(classified.filter(kind == "return_by_day"))
+            returns.append(matched)
+            bad.append(unmatched)
+        if bad:
+            union = bad[0] if len(bad) == 1 else bad[0].union(bad[1].select(*bad[0].columns))
+            self.bad = self.rules.ws.table(
+                union.select(POS, _lv_bad_reason=union._lv_kind, _lv_bad_message=union._lv_message),
+                "lv_bad",
+            )
+            tally_bad = self.bad.group_by("_lv_bad_reason").aggregate(n=ibis._.count()).execute()
+            self.quarantined = dict(
+                zip(tally_bad["_lv_bad_reason"], tally_bad["n"].astype(int), strict=True)
+            )
+        if returns and not counts.get("return_by_day"):
+            self.returns, self.n_returns = returns[0], counts["return"]
+        elif returns:
+            ok = returns[0] if len(returns) == 1 else returns[0].union(returns[1])
+            self.returns = self.rules.ws.table(ok, "lv_returns")
+            self.n_returns = int(self.returns.count().execute())
+        if counts.get("extra_line"):
+            lines = classified.filter(kind == "extra_line")
+            self.extra_lines = lines.select(
+                customer_id=lines[_T + "customer_id"], timestamp=lines[_T + "timestamp"]
+            )
+
+    def _net_by_day(self, returns: ibis.Table) -> tuple[ibis.Table, ibis.Table]:
+        """Net returns without an order id against the customer's purchases that day."""
+        valid = self.valid
+        purchases = valid.filter(valid[_T + "amount"] >= 0)
+        days = purchases.select(
+            _lv_pcust=purchases[_T + "customer_id"], _lv_pday=purchases[_T + "timestamp"].date()
+        )
+        keyed = returns.mutate(_lv_day=returns[_T + "timestamp"].date())
+        days = days.semi_join(
+            keyed, [days._lv_pcust == keyed[_T + "customer_id"], days._lv_pday == keyed._lv_day]
+        ).distinct()
+        joined = keyed.left_join(
+            days, [keyed[_T + "customer_id"] == days._lv_pcust, keyed._lv_day == days._lv_pday]
+        )
+        hit = joined._lv_pday.notnull()
+        columns = returns.columns
+        matched = joined.filter(hit).mutate(_lv_kind=ibis.literal("return")).select(*columns)
+        unmatched = (
+            joined.filter(~hit)
+            .mutate(
+                _lv_kind=ibis.literal("unmatched_return"),
+                _lv_message="return of "
+                + joined[_T + "amount"].cast("string")
+                + " on "
+                + joined._lv_day.cast("string")
+                + " has no purchase by this customer that day to net against (the returns "
+                "policy 'keep' keeps such returns)",
+            )
+            .select(*columns)
+        )
+        return matched, unmatched
+
+
+def _sharing(table: ibis.Table, key: ibis.Value, with_returns: bool) -> ibis.Table:
+    """Rows of ``table`` whose ``key`` is shared with another row (or, optionally, a return)."""
+    # The grouping side reads only the key and the amount; ``table`` is a named view, so
+    # each side is planned on its own instead of through one materialised expression.
+    slim = table.select(_lv_key=key, _lv_ret=table[_T + "amount"] < 0)
+    groups = slim.group_by("_lv_key").aggregate(
+        _lv_n=ibis._.count(), _lv_ret=ibis.cases((slim._lv_ret, 1), else_=0).sum()
+    )
+    wanted = groups._lv_n > 1
+    if with_returns:
+        wanted = wanted | (groups._lv_ret > 0)
+    keyed = table.mutate(_lv_key=key)
+    return keyed.semi_join(groups.filter(wanted).select("_lv_key"), "_lv_key").drop("_lv_key")
+
+
 def _row_text(pos: ibis.Value) -> ibis.Value:
     row = (pos & ((1 << POS_BITS) - 1)).cast("string")
     file_no = ((pos >> POS_BITS) + 1).cast("string")
@@ -888,6 +1002,14 @@ def _row_text(pos: ibis.Value) -> ibis.Value:
 
 
 _OWN_COLUMNS = ("source_row", "source_file", "reason", "message", POS)
+
+
+def _currency_code(raw: object) -> str | None:
+    """The currency code a raw value stands for, or None for an empty one."""
+    if raw is None or (isinstance(raw, float) and raw != raw):
+        return None
+    code = str(raw).strip().upper()
+    return code or None
 
 
 def _output_names(columns: tuple[str, ...]) -> dict[str, str]:
