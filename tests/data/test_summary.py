@@ -258,7 +258,7 @@ def test_larger_than_memory_input_spills_to_disk(tmp_path):
     meta = pq.ParquetFile(path).metadata
     assert sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)) > 80 * 2**20
     spill = tmp_path / "spill"
-    tight = Engine(memory_limit="100MB", threads=2, temp_directory=str(spill))
+    tight = Engine(memory_limit="250MB", threads=2, temp_directory=str(spill))
     spilled: list[int] = []
     done = threading.Event()
 

@@ -415,7 +415,7 @@ class _Summarizer:
     def run(self) -> CustomerSummary:
         parent = self.validated._workspace
         ws = parent.child() if parent else Workspace(self.validated.accepted._find_backend())
-        customers = ws.stored(self._customers(), "lv_customers")
+        customers = self._customers(ws)
         totals = self._totals(customers)
         if totals["customers"] == 0:
             raise InputError(
@@ -440,53 +440,53 @@ class _Summarizer:
             _keep=(ws, self.validated),
         )
 
-    def _customers(self) -> ibis.Table:
+    def _customers(self, ws: Workspace) -> ibis.Table:
         """One row per customer (calibration and holdout figures), before filtering.
 
-        Two aggregations, joined per customer: the occasions (the largest hash table of
-        the job, so it carries one sum per occasion and nothing else) and, straight from
-        the rows, the money and count figures that need no occasions.
+        Two aggregations, each stored on its own and then joined per customer: the
+        occasions (the largest hash table of the job, so it carries one sum per occasion
+        and nothing else) and, straight from the rows, the money and count figures that
+        need no occasions. One query doing all of it needs far more memory at once.
         """
         a = self.validated.accepted
-        occasions = self._occasion_figures(a)
-        rows = self._row_figures(a)
+        occasions = ws.stored(self._occasion_figures(a), "lv_occasion_figures")
+        rows = ws.stored(self._row_figures(a), "lv_row_figures")
         joined = rows.left_join(occasions, rows.customer_id == occasions._lv_cust)
         customers = joined.drop("_lv_cust").mutate(
             n_cal=joined.n_cal.fill_null(0), n_hold=joined.n_hold.fill_null(0)
         )
-        return self._orders(customers, self.validated.extra_order_lines)
+        return ws.stored(self._orders(customers, self.validated.extra_order_lines), "lv_customers")
 
     def _occasion_figures(self, a: ibis.Table) -> ibis.Table:
         """Per customer: occasions in the calibration and holdout periods and their values."""
         cal_p = ibis.literal(self.cal_p)
         has_returns = self.validated.report.returns > 0
         netted = has_returns and self.validated.returns_policy is ReturnsPolicy.NET
-        purchases = a.filter(~a.is_return) if has_returns else a
-        occ = purchases.group_by(
-            _lv_cust=purchases.customer_id, _p=purchases.timestamp.truncate(self._unit)
-        ).aggregate(gross=purchases.amount.sum())
-        in_cal = occ._p <= cal_p
+        if has_returns and not netted:
+            a = a.filter(~a.is_return)  # kept returns never form or change an occasion
+        occ_key = a.occasion_at.truncate(self._unit)
         if netted:
-            # Returns join the occasion of the purchase they undo; each counts in the
-            # period in which it happened.
-            r = a.filter(a.is_return)
-            r_cal = r.timestamp.truncate(self._unit) <= cal_p
-            per_occ = r.group_by(
-                _lv_rcust=r.customer_id, _lv_rp=r.occasion_at.truncate(self._unit)
-            ).aggregate(ret_cal=_when(r_cal, r.amount).sum(), ret_all=r.amount.sum())
-            occ = occ.left_join(
-                per_occ, [occ._lv_cust == per_occ._lv_rcust, occ._p == per_occ._lv_rp]
+            # Returns sit in the occasion of the purchase they undo and count in the period
+            # in which they happened: the calibration value takes the returns made by its
+            # end, the holdout value all of them. A negative row marks a return.
+            in_cal = a.timestamp.truncate(self._unit) <= cal_p
+            occ = a.group_by(_lv_cust=a.customer_id, _p=occ_key).aggregate(
+                value_cal=_when(in_cal, a.amount).sum(),
+                value_all=a.amount.sum(),
+                low_cal=_when(in_cal, a.amount).min(),
+                low_all=a.amount.min(),
             )
-            in_cal = occ._p <= cal_p
-            value_cal = occ.gross + occ.ret_cal.fill_null(0.0)
-            value_all = occ.gross + occ.ret_all.fill_null(0.0)
+            value_cal, value_all = occ.value_cal.fill_null(0.0), occ.value_all
+            in_cal_occ = occ._p <= cal_p
             # An occasion whose purchases were all returned by the end of a period is no
             # purchase in that period.
-            cal_occ = in_cal & ~(occ.ret_cal.notnull() & (value_cal <= 0))
-            hold_occ = ~in_cal & ~(occ.ret_all.notnull() & (value_all <= 0))
+            cal_occ = in_cal_occ & ~((occ.low_cal < 0) & (value_cal <= 0))
+            hold_occ = ~in_cal_occ & ~((occ.low_all < 0) & (value_all <= 0))
         else:
-            value_cal = value_all = occ.gross
-            cal_occ, hold_occ = in_cal, ~in_cal
+            occ = a.group_by(_lv_cust=a.customer_id, _p=occ_key).aggregate(value=a.amount.sum())
+            value_cal = value_all = occ.value
+            cal_occ = occ._p <= cal_p
+            hold_occ = ~cal_occ
         return occ.group_by("_lv_cust").aggregate(
             n_cal=_when(cal_occ, 1).count(),
             first_p=_when(cal_occ, occ._p).min(),

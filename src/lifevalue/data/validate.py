@@ -752,7 +752,7 @@ class _SetRules:
     One pass groups the valid rows that could repeat, conflict or be netted: the rows of one
     order_id (or, without an order id, rows with equal contents) when there are two or
     more of them or one is a return. Only those candidate rows, usually a small share of
-    the log, are then classified, with window functions over each order:
+    the log, are then classified, with aggregations over each order joined back:
 
     - ``duplicate_row``: an exact repeat of an earlier row (under the quarantine policy);
     - ``conflicting_order_id``: the order's rows name several customers or purchase days;
@@ -780,15 +780,19 @@ class _SetRules:
     def _candidates(
         self, valid: ibis.Table, has_returns: bool, rows_without_order: int
     ) -> ibis.Table:
-        """Valid rows that share their order id (or their contents), or that are returns."""
+        """Valid rows that share their order id (or their contents), or that are returns.
+
+        Stored with their typed columns and a hash of their contents; a row's own columns
+        are fetched again only for the few rows whose hash repeats within an order.
+        """
         columns = self.rules.source.columns
         ws = self.rules.ws
-        # Only what classifying needs travels: the rule flags stay behind unevaluated.
         roles = self.rules.roles
         typed = [c for c in valid.columns if c.startswith(_T) and c[len(_T) :] in roles]
+        # Only what classifying needs travels: the rule flags stay behind unevaluated.
         valid = ws.view(valid.select(POS, *columns, *typed), "lv_slim")
         parts: list[ibis.Table] = []
-        if "order_id" in self.rules.roles:
+        if "order_id" in roles:
             oid = valid[_T + "order_id"]
             with_order = (
                 ws.view(valid.filter(oid.notnull()), "lv_ordered") if rows_without_order else valid
@@ -799,8 +803,32 @@ class _SetRules:
                 parts.append(_sharing(without, row_hash(without, columns), has_returns))
         else:
             parts.append(_sharing(valid, row_hash(valid, columns), has_returns))
+        cand = parts[0] if len(parts) == 1 else parts[0].union(parts[1])
+        cand = cand.select(POS, *typed, _lv_rowhash=row_hash(cand, columns))
         # Read several times by the classification, the candidates are computed once.
-        return ws.stored(parts[0] if len(parts) == 1 else parts[0].union(parts[1]), "lv_cand")
+        return ws.stored(cand, "lv_cand")
+
+    def _repeats(self, cand: ibis.Table) -> ibis.Table | None:
+        """Positions of exact repeats and of the row each repeats (``_lv_first``), if any.
+
+        Rows can only repeat each other within one order (or one content hash); those whose
+        content hash repeats there are compared column by column on the source's own values.
+        """
+        rules = self.rules
+        keys = ["_lv_rowhash"]
+        if "order_id" in rules.roles:
+            keys.insert(0, _T + "order_id")
+        groups = cand.group_by(keys).aggregate(_lv_n=ibis._.count())
+        shared = rules.ws.table(groups.filter(groups._lv_n > 1).select(*keys), "lv_same_hash")
+        if int(shared.count().execute()) == 0:
+            return None
+        suspects = cand.semi_join(shared, [cand[k].identical_to(shared[k]) for k in keys])
+        source = rules.source.table
+        rows = source.semi_join(suspects.select(POS), POS)
+        same = ibis.window(group_by=[rows[c] for c in rules.source.columns])
+        rows = rows.mutate(_lv_first=rows[POS].min().over(same))
+        repeats = rows.filter(rows[POS] != rows._lv_first).select(POS, "_lv_first")
+        return rules.ws.table(repeats, "lv_repeats")
 
     def _classify(self, cand: ibis.Table) -> None:
         rules = self.rules
@@ -809,11 +837,10 @@ class _SetRules:
         quarantine_dups = rules.duplicates is DuplicatesPolicy.QUARANTINE
         has_orders = "order_id" in rules.roles
         net = rules.policy is ReturnsPolicy.NET
-        # Hash aggregations joined back: cheaper than sorting for window functions.
-        source = list(rules.source.columns)
-        firsts = cand.group_by(source).aggregate(_lv_first=pos.min())
-        c = cand.join(firsts, [cand[k].identical_to(firsts[k]) for k in source])
-        c = c.select(*cand.columns, "_lv_first")
+        repeats = self._repeats(cand)
+        c = cand
+        if repeats is not None:
+            c = cand.left_join(repeats, POS).select(*cand.columns, "_lv_first")
         if has_orders:
             oid = cand[_T + "order_id"]
             cust = cand[_T + "customer_id"].cast("string")
@@ -832,11 +859,12 @@ class _SetRules:
             )
             c = c.left_join(orders, c[_T + "order_id"] == orders._lv_oid).drop("_lv_oid")
         pos, amount, ts = c[POS], c[_T + "amount"], c[_T + "timestamp"]
-        buy, is_dup = amount >= 0, c[POS] != c._lv_first
-        cases = [(is_dup, "duplicate_row")] if quarantine_dups else []
-        messages: list[tuple[str, ibis.Value]] = [
-            ("duplicate_row", "exact repeat of " + _row_text(c._lv_first))
-        ]
+        buy = amount >= 0
+        is_dup = c._lv_first.notnull() if repeats is not None else ibis.literal(False)
+        cases = [(is_dup, "duplicate_row")] if quarantine_dups and repeats is not None else []
+        messages: list[tuple[str, ibis.Value]] = []
+        if repeats is not None:
+            messages.append(("duplicate_row", "exact repeat of " + _row_text(c._lv_first)))
         occasion = ts
         if has_orders:
             oid = c[_T + "order_id"]
@@ -886,7 +914,11 @@ class _SetRules:
         else:
             cases.append((~buy, "return_by_day" if net else "return"))
         kind = ibis.cases(*cases, else_="ok")
-        text = ibis.cases(*[(kind == k, m) for k, m in messages], else_=None)
+        text = (
+            ibis.cases(*[(kind == k, m) for k, m in messages], else_=ibis.null("string"))
+            if messages
+            else ibis.null("string")
+        )
         # Stored narrow: writing a table costs per column, and only these are read again.
         typed = [name for name in cand.columns if name.startswith(_T) and name != POS]
         classified = self.rules.ws.stored(
