@@ -7,10 +7,14 @@ quantity converts between units without drift.
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 
 DAYS_PER_YEAR = 365.2425
 SECONDS_PER_DAY = 86_400.0
+#: Key under which tables and frames carry lifevalue's metadata (time unit and more):
+#: ``frame.attrs[METADATA_KEY]`` for pandas, the schema metadata for Arrow and Parquet.
+METADATA_KEY = "lifevalue"
 
 
 class TimeUnit(StrEnum):
@@ -77,3 +81,27 @@ _ALIASES = {
     }.items()
     for alias in names
 }
+
+
+def period_discount_rate(annual_rate: float, unit: TimeUnit | str) -> float:
+    """The discount rate per ``unit`` equivalent to ``annual_rate`` compounded yearly.
+
+    ``(1 + annual_rate) ** (1 / units_per_year) - 1``: 10% a year is about 0.797% a month
+    (not 10/12 %) and 0.1834% a week.
+    """
+    _check_annual_rate(annual_rate)
+    return (1.0 + annual_rate) ** (1.0 / TimeUnit.parse(unit).per_year) - 1.0
+
+
+def continuous_discount_rate(annual_rate: float, unit: TimeUnit | str) -> float:
+    """The continuous rate per ``unit``: ``exp(-rate * units_per_year) = 1 / (1 + annual_rate)``."""
+    _check_annual_rate(annual_rate)
+    return math.log1p(annual_rate) / TimeUnit.parse(unit).per_year
+
+
+def _check_annual_rate(annual_rate: float) -> None:
+    number = isinstance(annual_rate, int | float) and math.isfinite(annual_rate)
+    if not (number and annual_rate >= 0):
+        raise ValueError(
+            f"An annual discount rate must be a number >= 0 (0.1 for 10%). Got {annual_rate!r}."
+        )

@@ -60,7 +60,7 @@ import pyarrow.parquet as pq
 from numpy.typing import ArrayLike, NDArray
 
 from lifevalue.errors import InputError, LifevalueError
-from lifevalue.units import DAYS_PER_YEAR, TimeUnit
+from lifevalue.units import DAYS_PER_YEAR, METADATA_KEY, TimeUnit
 
 __all__ = [
     "AGE_BANDS",
@@ -784,6 +784,8 @@ def simulate_summary(
 
     frame = pd.DataFrame({"customer_id": np.arange(1, n + 1, dtype=np.int64), **out})
     frame.attrs.update(unit=str(unit_), model=model, params=full, spend_params=spend)
+    # The models read the unit where every lifevalue summary carries it.
+    frame.attrs[METADATA_KEY] = {"time_unit": str(unit_)}
     return frame
 
 

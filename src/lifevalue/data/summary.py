@@ -54,7 +54,7 @@ from lifevalue.data.validate import (
     validate_transactions,
 )
 from lifevalue.errors import InputError, LifevalueError
-from lifevalue.units import TimeUnit
+from lifevalue.units import METADATA_KEY, TimeUnit
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,6 @@ HOLDOUT_COLUMNS: tuple[str, ...] = (
     "revenue_holdout",
     "duration_holdout",
 )
-METADATA_KEY = "lifevalue"
 _SIDECAR_SUFFIX = ".meta.json"
 
 

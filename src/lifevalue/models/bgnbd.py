@@ -1,0 +1,205 @@
+"""BG/NBD: beta-geometric / negative binomial distribution model of repeat purchasing.
+
+Fader, P. S., Hardie, B. G. S. & Lee, K. L. (2005), "Counting your customers" the easy
+way: an alternative to the Pareto/NBD model. *Marketing Science* 24(2), 275-284.
+
+While active, a customer buys in a Poisson process with rate lambda ~ Gamma(r, alpha);
+after each purchase they drop out with probability p ~ Beta(a, b).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import betaln, gammaln, hyp2f1, psi
+
+from lifevalue.errors import DataValidationError
+from lifevalue.models import _checks
+from lifevalue.models.base import Arrays, BaseModel, Params
+
+
+class BetaGeoModel(BaseModel):
+    """BG/NBD model (Fader, Hardie & Lee 2005) for non-contractual, continuous-time purchasing.
+
+    Reads ``frequency`` (x, repeat purchases), ``recency`` (t_x, time of the last
+    purchase since the first) and ``T`` (time since the first purchase), in the summary's
+    time unit. Parameters ``r, alpha`` (gamma purchase rate) and ``a, b`` (beta dropout).
+    """
+
+    model_name = "bgnbd"
+    param_names = ("r", "alpha", "a", "b")
+
+    def _rules(self) -> list[_checks.Rule]:
+        return [
+            *_checks.non_negative("frequency", "recency", "T"),
+            *_checks.integer("frequency"),
+            _checks.not_above("recency", "T"),
+            _checks.zero_with("recency", "frequency"),
+        ]
+
+    def _check_dataset(self, data: Arrays, weights: np.ndarray) -> None:
+        if not np.any((data["frequency"] > 0) & (weights > 0)):
+            raise DataValidationError(
+                f"{type(self).__name__} needs some customers with repeat purchases; every "
+                "customer in this summary has frequency 0, so the purchase rate and the "
+                "dropout cannot be told apart.",
+                rule="no_repeat_buyers",
+            )
+
+    def _initial_params(self, data: Arrays, weights: np.ndarray) -> dict[str, float]:
+        rate = float(weights @ data["frequency"]) / max(float(weights @ data["T"]), 1e-9)
+        return {"r": 1.0, "alpha": 1.0 / max(rate, 1e-6), "a": 1.0, "b": 1.0}
+
+    @staticmethod
+    def _log_likelihood(params: Params, data: Arrays) -> np.ndarray:
+        """Log of equation (6) of Fader, Hardie & Lee (2005), per customer."""
+        r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
+        x, t_x, T = data["frequency"], data["recency"], data["T"]
+        common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
+        still = betaln(a, b + x) - (r + x) * np.log(alpha + T)
+        dropped = np.where(
+            x > 0, betaln(a + 1, np.maximum(b + x - 1, 1e-300)) - (r + x) * np.log(alpha + t_x),
+            -np.inf,
+        )  # fmt: skip
+        return common + np.logaddexp(still, dropped)
+
+    def _log_likelihood_gradient(self, params: Params, data: Arrays) -> np.ndarray:
+        r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
+        x, t_x, T = data["frequency"], data["recency"], data["T"]
+        still = betaln(a, b + x) - (r + x) * np.log(alpha + T)
+        dropped = np.where(
+            x > 0, betaln(a + 1, np.maximum(b + x - 1, 1e-300)) - (r + x) * np.log(alpha + t_x),
+            -np.inf,
+        )  # fmt: skip
+        # Shares of the two terms of the likelihood (softmax of their logs).
+        w2 = np.exp(dropped - np.logaddexp(still, dropped))
+        w1 = 1.0 - w2
+        psi_abx = psi(a + b + x)
+        d_r = (
+            psi(r + x) - psi(r) + np.log(alpha)
+            - w1 * np.log(alpha + T) - w2 * np.log(alpha + t_x)
+        )  # fmt: skip
+        d_alpha = r / alpha - (r + x) * (w1 / (alpha + T) + w2 / (alpha + t_x))
+        d_a = -(psi(a) - psi(a + b)) + w1 * (psi(a) - psi_abx) + w2 * (psi(a + 1) - psi_abx)
+        d_b = (
+            -(psi(b) - psi(a + b))
+            + w1 * (psi(b + x) - psi_abx)
+            + w2 * (psi(np.maximum(b + x - 1, 1e-300)) - psi_abx)
+        )
+        return np.stack(np.broadcast_arrays(d_r, d_alpha, d_a, d_b))
+
+    # ------------------------------------------------------------------ predictions
+
+    @staticmethod
+    def _p_alive(params: Params, data: Arrays) -> np.ndarray:
+        r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
+        x, t_x, T = data["frequency"], data["recency"], data["T"]
+        log_ratio = (
+            np.log(a)
+            - np.log(np.maximum(b + x - 1, 1e-300))
+            + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+        )
+        return np.where(x > 0, np.exp(-np.logaddexp(0.0, log_ratio)), 1.0)
+
+    @staticmethod
+    def _expected_purchases(params: Params, data: Arrays, *, future_t: float) -> np.ndarray:
+        """Equation (10) of Fader, Hardie & Lee (2005): E[X(T, T+t) | x, t_x, T].
+
+        The paper's ``((alpha+T)/(alpha+T+t))**(r+x) * 2F1(r+x, b+x; a+b+x-1; z)`` is
+        computed after Euler's transformation as ``(1-z)**(a-1) * 2F1(a+b-1-r, a-1;
+        a+b+x-1; z)``: the same number, but a series that converges fast for heavy
+        buyers, where the original overflows.
+        """
+        r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
+        x, T = data["frequency"], data["T"]
+        z = future_t / (alpha + T + future_t)
+        c = a + b + x - 1
+        tail = 1 - np.exp((a - 1) * np.log1p(-z)) * hyp2f1(a + b - 1 - r, a - 1, c, z)
+        return c / (a - 1) * tail * BetaGeoModel._p_alive(params, data)
+
+    @staticmethod
+    def _expected_purchases_new(params: Params, t: Any) -> np.ndarray:
+        """Equation (7): E[X(t)] of a customer acquired at time 0."""
+        r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
+        t = np.asarray(t, dtype=float)
+        z = t / (alpha + t)
+        # Euler's transformation, as in _expected_purchases.
+        tail = 1 - np.exp((a - 1) * np.log1p(-z)) * hyp2f1(a + b - 1 - r, a - 1, a + b - 1, z)
+        return (a + b - 1) / (a - 1) * tail
+
+    @staticmethod
+    def _purchase_pmf(params: Params, k: Any, t: float) -> np.ndarray:
+        """Equation (8): P(X(t) = k) for a customer acquired at time 0."""
+        r, alpha, a, b = (params[k_] for k_ in ("r", "alpha", "a", "b"))
+        k = np.asarray(k, dtype=float)
+        log_p = np.log(alpha / (alpha + t))
+        log_q = np.log(t / (alpha + t)) if t > 0 else -np.inf
+        # log of Gamma(r+j) / (Gamma(r) j!) * p^r q^j, the NBD probability of j purchases
+        j_max = int(np.max(k, initial=0))
+        j = np.arange(j_max + 1, dtype=float)
+        with np.errstate(invalid="ignore"):
+            nbd = (
+                gammaln(r + j)
+                - gammaln(r)
+                - gammaln(j + 1)
+                + r * log_p
+                + np.where(j > 0, j * log_q, 0.0)
+            )
+        below = np.concatenate([[0.0], np.cumsum(np.exp(nbd))])  # P(NBD < j), j = 0..j_max+1
+        idx = k.astype(int)
+        still = np.exp(betaln(a, b + k) - betaln(a, b) + nbd[idx])
+        dropped = np.where(
+            k > 0,
+            np.exp(betaln(a + 1, np.maximum(b + k - 1, 1e-300)) - betaln(a, b)) * (1 - below[idx]),
+            0.0,
+        )
+        return np.clip(still + dropped, 0.0, 1.0)
+
+    def expected_purchases_new_customer(self, *, t: Any) -> Any:
+        """Expected purchases of a newly acquired customer in their first ``t`` units.
+
+        Parameters
+        ----------
+        t
+            Time since the first purchase, in the model's time unit (a number or array).
+        """
+        self._check_fitted()
+        out = self._expected_purchases_new(self.params_, t)
+        return float(out) if np.ndim(out) == 0 else out
+
+    def probability_of_purchases(self, k: Any, *, t: float) -> np.ndarray:
+        """P(X(t) = k): probability a new customer makes ``k`` repeat purchases in ``t`` units.
+
+        Parameters
+        ----------
+        k
+            Numbers of purchases (integers >= 0).
+        t
+            Length of the period since the first purchase, in the model's time unit.
+        """
+        self._check_fitted()
+        k = np.asarray(k)
+        if np.any(k < 0) or np.any(k != np.round(k)):
+            raise ValueError(f"k must hold whole numbers >= 0. Got {k!r}.")
+        return self._purchase_pmf(self.params_, k, float(t))
+
+    def probability_alive(self, summary: pd.DataFrame) -> pd.Series:
+        """P(alive) at the end of observation, per customer (equation 11)."""
+        return self._predict(self._p_alive, summary, name="p_alive")
+
+    def expected_purchases(self, summary: pd.DataFrame, *, future_t: float) -> pd.Series:
+        """Expected purchases in (T, T + future_t], per customer, in the summary's unit."""
+        return self._predict(
+            self._expected_purchases, summary, name="expected_purchases", future_t=future_t
+        )
+
+    def expected_purchases_interval(
+        self, summary: pd.DataFrame, *, future_t: float, level: float = 0.9, **kwargs: Any
+    ) -> pd.DataFrame:
+        """Expected purchases with a parameter-uncertainty interval (``_low``, ``_high``)."""
+        return self._predict_interval(
+            self._expected_purchases, summary, name="expected_purchases", level=level,
+            future_t=future_t, **kwargs,
+        )  # fmt: skip
