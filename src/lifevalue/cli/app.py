@@ -10,6 +10,7 @@ from rich.logging import RichHandler
 
 from lifevalue.cli import data as data_commands
 from lifevalue.cli import demo as demo_commands
+from lifevalue.cli import models as model_commands
 from lifevalue.cli.shared import err_console, print_error
 from lifevalue.errors import LifevalueError
 
@@ -22,6 +23,9 @@ app = typer.Typer(
 )
 app.command("validate")(data_commands.validate)
 app.command("summarize")(data_commands.summarize)
+app.command("fit")(model_commands.fit)
+app.command("predict")(model_commands.predict)
+app.command("compare")(model_commands.compare)
 app.command("demo")(demo_commands.demo)
 
 

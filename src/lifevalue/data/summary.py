@@ -233,14 +233,10 @@ class CustomerSummary:
         if not path.is_file():
             raise InputError(f"Summary file {str(path)!r} does not exist.")
         engine = engine or default_engine()
-        meta: dict[str, Any] = {}
-        if path.suffix.lower() in (".parquet", ".pq"):
-            raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY.encode())
-            meta = json.loads(raw) if raw else {}
+        meta = _stored_metadata(path)
+        if _is_parquet(path):
             table = engine.backend.read_parquet(path)
         else:
-            sidecar = Path(str(path) + _SIDECAR_SUFFIX)
-            meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
             table = engine.backend.read_csv(path)
         frame_meta = {"time_unit": time_unit} if time_unit is not None else {}
         return cls._from_table(table, {**meta, **frame_meta}, where=repr(str(path)))
@@ -289,6 +285,48 @@ class CustomerSummary:
             occasion_period=OccasionPeriod.parse(meta.get("occasion_period") or "day"),
             accounting=dict(meta.get("accounting") or {}),
         )
+
+
+def read_summary_frame(
+    path: str | Path, *, time_unit: TimeUnit | str | None = None
+) -> pd.DataFrame:
+    """Read a per-customer table (CSV or Parquet) into pandas with its lifevalue metadata.
+
+    Unlike :meth:`CustomerSummary.read` it does not demand the summary columns, so it also
+    reads the inputs of discrete-time and contractual models (periods, tenure). The
+    metadata (the time unit above all) lands in ``frame.attrs["lifevalue"]``; a given
+    ``time_unit`` overrides the file's.
+
+    Raises
+    ------
+    InputError
+        If the file does not exist or cannot be read as a table.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"Summary file {str(path)!r} does not exist.")
+    try:
+        frame = pd.read_parquet(path) if _is_parquet(path) else pd.read_csv(path)
+    except (ValueError, OSError, pa.ArrowException) as exc:
+        raise InputError(f"Cannot read {str(path)!r} as a table: {exc}") from exc
+    meta = _stored_metadata(path)
+    if time_unit is not None:
+        meta["time_unit"] = TimeUnit.parse(time_unit).value
+    frame.attrs[METADATA_KEY] = meta
+    return frame
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in (".parquet", ".pq")
+
+
+def _stored_metadata(path: Path) -> dict[str, Any]:
+    """The metadata a summary file carries: Parquet key-value metadata or a CSV's sidecar."""
+    if _is_parquet(path):
+        raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY.encode())
+        return json.loads(raw) if raw else {}
+    sidecar = Path(str(path) + _SIDECAR_SUFFIX)
+    return json.loads(sidecar.read_text()) if sidecar.is_file() else {}
 
 
 def summarize(

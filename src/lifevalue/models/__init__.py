@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lifevalue.models.base import BaseModel, load_model
+from lifevalue.models.base import BaseModel, load_model, model_class
 from lifevalue.models.bgnbd import BetaGeoModel
 
-__all__ = ["BaseModel", "BetaGeoModel", "load_model"]
+__all__ = ["BaseModel", "BetaGeoModel", "load_model", "model_class"]

@@ -17,11 +17,14 @@ cross zero.
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
 import logging
 import math
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -31,6 +34,7 @@ from scipy import optimize, stats
 
 from lifevalue.errors import ConvergenceError, DataValidationError, InputError, NotFittedError
 from lifevalue.models._checks import Rule, check_rules, finite, frame_arrays
+from lifevalue.models._uncertainty import Factor, interval
 from lifevalue.units import METADATA_KEY, TimeUnit
 
 logger = logging.getLogger(__name__)
@@ -41,8 +45,9 @@ Arrays = Mapping[str, np.ndarray]
 
 # Log-parameters stay within exp(+-_LOG_BOUND): far beyond any sensible value, but finite.
 _LOG_BOUND = 25.0
-# Elements (draws x customers) processed at once when computing intervals.
-_BATCH_ELEMENTS = 2_000_000
+
+# Pattern keys up to this many possible values are counted densely (no hashing).
+_DENSE_KEYS = 50_000_000
 
 _REGISTRY: dict[str, type[BaseModel]] = {}
 
@@ -77,6 +82,8 @@ class BaseModel(ABC):
     fit_columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
     #: Columns predictions read.
     predict_columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
+    #: Whether time comes in whole periods (purchase opportunities), not continuously.
+    discrete_time: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -229,61 +236,97 @@ class BaseModel(ABC):
             )
         return arrays, counts
 
+    def _log_likelihood_and_gradient(
+        self, params: Params, data: Arrays
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per-row log-likelihood and its gradient (k, n) by the natural parameters.
+
+        Subclasses override it when both share expensive terms; the gradient may be
+        ``None`` (then the base differentiates numerically).
+        """
+        return self._log_likelihood(params, data), self._log_likelihood_gradient(params, data)
+
     def _objective(
         self, data: Arrays, counts: np.ndarray
-    ) -> tuple[Callable[[np.ndarray], float], Callable[[np.ndarray], np.ndarray]]:
+    ) -> tuple[Callable[[np.ndarray], float], Callable[[np.ndarray], tuple[float, np.ndarray]]]:
+        """Mean penalised negative log-likelihood: ``value(theta)`` and ``both(theta)``.
+
+        Large data are cut into chunks evaluated on a thread pool (numpy and scipy release
+        the GIL), one chunk per core.
+        """
         total = counts.sum()
         names = self.param_names
-        analytic = type(self)._log_likelihood_gradient is not BaseModel._log_likelihood_gradient
+        chunks = _chunks(data, counts, os.cpu_count() or 1)
+        pool = ThreadPoolExecutor(len(chunks)) if len(chunks) > 1 else None
+        self.__dict__.setdefault("_pools", []).append(pool)
+
+        def run(task: Callable[[tuple[Arrays, np.ndarray]], Any]) -> list[Any]:
+            return list(pool.map(task, chunks)) if pool is not None else [task(chunks[0])]
+
+        def penalised(p: np.ndarray, loglik: float) -> float:
+            out = -loglik / total + self.penalizer * float(p @ p)
+            return out if math.isfinite(out) else math.inf
 
         def value(theta: np.ndarray) -> float:
             p = np.exp(theta)
-            with np.errstate(all="ignore"):
-                ll = self._log_likelihood(dict(zip(names, p, strict=True)), data)
-                out = -float(counts @ ll) / total + self.penalizer * float(p @ p)
-            return out if math.isfinite(out) else math.inf
+            params = dict(zip(names, p, strict=True))
 
-        def gradient(theta: np.ndarray) -> np.ndarray:
-            p = np.exp(theta)
-            if analytic:
+            def part(chunk: tuple[Arrays, np.ndarray]) -> float:
                 with np.errstate(all="ignore"):
-                    g = self._log_likelihood_gradient(dict(zip(names, p, strict=True)), data)
-                    grad = -(np.asarray(g) @ counts) / total * p + 2 * self.penalizer * p * p
-                return grad
-            return _central_gradient(value, theta)
+                    return float(chunk[1] @ self._log_likelihood(params, chunk[0]))
 
-        return value, gradient
+            return penalised(p, sum(run(part)))
+
+        def both(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            p = np.exp(theta)
+            params = dict(zip(names, p, strict=True))
+
+            def part(chunk: tuple[Arrays, np.ndarray]) -> tuple[float, np.ndarray | None]:
+                # Sums rather than BLAS products: BLAS threads would fight the pool's.
+                with np.errstate(all="ignore"):
+                    ll, grad = self._log_likelihood_and_gradient(params, chunk[0])
+                    total_ll = float((chunk[1] * ll).sum())
+                    if grad is None:
+                        return total_ll, None
+                    return total_ll, (np.asarray(grad) * chunk[1]).sum(axis=1)
+
+            parts = run(part)
+            f = penalised(p, sum(v for v, _ in parts))
+            if parts[0][1] is None:
+                return f, _central_gradient(value, theta)
+            g = -sum(g for _, g in parts) / total * p + 2 * self.penalizer * p * p
+            return f, g
+
+        return value, both
 
     def _optimise(self, data: Arrays, counts: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
-        value, gradient = self._objective(data, counts)
+        self._pools: list[ThreadPoolExecutor | None] = []
+        try:
+            return self._optimise_with_pools(data, counts)
+        finally:
+            for pool in self._pools:
+                if pool is not None:
+                    pool.shutdown()
+            self.__dict__.pop("_pools", None)
+
+    def _optimise_with_pools(
+        self, data: Arrays, counts: np.ndarray
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         start = self._initial_params(data, counts)
         theta0 = np.log(np.clip([start[n] for n in self.param_names], 1e-6, 1e6))
         rng = np.random.default_rng(self.random_state)
-        bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(theta0)
-        results: list[optimize.OptimizeResult] = []
-        for i in range(self.n_starts):
-            x0 = theta0 if i == 0 else theta0 + rng.normal(0.0, 1.0, len(theta0))
-            if not math.isfinite(value(x0)):
-                continue
-            res = optimize.minimize(
-                value, x0, jac=gradient, method="L-BFGS-B", bounds=bounds,
-                options={"maxiter": self.max_iter, "gtol": self.tol * 1e-2, "ftol": 1e-15},
-            )  # fmt: skip
-            if math.isfinite(res.fun):
-                results.append(res)
-            finite = sorted(r.fun for r in results)
-            # Two starts that agree are evidence enough of the optimum.
-            if len(finite) >= 2 and abs(finite[0] - finite[1]) <= 1e-9 * max(1.0, abs(finite[0])):
-                break
-        if not results:
-            raise ConvergenceError(
-                f"{type(self).__name__} could not evaluate its likelihood at any starting point "
-                f"({self.n_starts} tried): the data may be degenerate for this model. Check the "
-                "summary's time unit (durations in days give very large T) or try a penalizer "
-                "such as 0.001.",
-            )
+        # With many patterns, the starts explore a random sample of the customers; the
+        # best of them is then refined on all the data.
+        sample = _customer_sample(data, counts, rng)
+        value, both = self._objective(*(sample or (data, counts)))
+        results = self._starts(value, both, theta0, rng)
         best = min(results, key=lambda r: r.fun)
-        theta, hessian, grad = _newton_polish(value, gradient, best.x)
+        # The sample's Hessian approximates the full data's well: Newton steps with it
+        # take the sample's optimum to the full one in a few evaluations.
+        guess = _hessian(both, best.x) if sample is not None else None
+        if sample is not None:
+            value, both = self._objective(data, counts)
+        theta, hessian, grad = _newton_polish(value, both, best.x, hessian=guess)
         info = {
             "starts": len(results),
             "iterations": int(best.nit),
@@ -301,6 +344,50 @@ class BaseModel(ABC):
             )
         info["hessian"] = hessian
         return theta, info
+
+    def _minimise(
+        self,
+        both: Callable[[np.ndarray], tuple[float, np.ndarray]],
+        x0: np.ndarray,
+        *,
+        gtol: float | None = None,
+    ) -> optimize.OptimizeResult:
+        # BFGS rather than L-BFGS-B: with a handful of parameters its bookkeeping costs
+        # microseconds where L-BFGS-B's costs milliseconds per step. Log-parameters need
+        # no bounds; the objective is infinite where the likelihood cannot be evaluated,
+        # and the line search backs off from there.
+        return optimize.minimize(
+            both, x0, jac=True, method="BFGS",
+            options={"maxiter": self.max_iter, "gtol": self.tol * 1e-2 if gtol is None else gtol},
+        )  # fmt: skip
+
+    def _starts(
+        self,
+        value: Callable[[np.ndarray], float],
+        both: Callable[[np.ndarray], tuple[float, np.ndarray]],
+        theta0: np.ndarray,
+        rng: np.random.Generator,
+    ) -> list[optimize.OptimizeResult]:
+        results: list[optimize.OptimizeResult] = []
+        for i in range(self.n_starts):
+            x0 = theta0 if i == 0 else theta0 + rng.normal(0.0, 1.0, len(theta0))
+            if not math.isfinite(value(x0)):
+                continue
+            res = self._minimise(both, x0)
+            if math.isfinite(res.fun):
+                results.append(res)
+            finite = sorted(r.fun for r in results)
+            # Two starts that agree are evidence enough of the optimum.
+            if len(finite) >= 2 and abs(finite[0] - finite[1]) <= 1e-9 * max(1.0, abs(finite[0])):
+                break
+        if not results:
+            raise ConvergenceError(
+                f"{type(self).__name__} could not evaluate its likelihood at any starting point "
+                f"({self.n_starts} tried): the data may be degenerate for this model. Check the "
+                "summary's time unit (durations in days give very large T) or try a penalizer "
+                "such as 0.001.",
+            )
+        return results
 
     def _set_fit(
         self, theta: np.ndarray, data: Arrays, counts: np.ndarray, info: dict[str, Any]
@@ -432,7 +519,7 @@ class BaseModel(ABC):
         for _ in range(n_boot):
             resampled = rng.multinomial(total, counts / counts.sum()).astype(float)
             keep = resampled > 0
-            sub = {k: v[keep] for k, v in data.items()}
+            sub = _subset(data, keep)
             try:
                 refit._initial_params = lambda d, w: self.params_  # type: ignore[method-assign]
                 theta, _ = refit._optimise(sub, resampled[keep])
@@ -489,22 +576,36 @@ class BaseModel(ABC):
         name: str,
         level: float = 0.9,
         n_draws: int = 500,
-        method: str = "normal",
+        method: str = "auto",
         columns: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> pd.DataFrame:
-        """Point estimate and interval of ``compute`` per customer, from parameter draws."""
+        """Estimate and interval of ``compute`` per customer from parameter uncertainty.
+
+        ``method`` is ``"auto"``, ``"normal"`` (draws), ``"delta"`` or ``"bootstrap"``;
+        see :mod:`lifevalue.models._uncertainty`.
+        """
         _check_level(level)
         arrays, labels = self._predict_arrays(data, columns)
-        draws = self.param_draws(n_draws, method=method)
-        return interval_frame(
-            lambda d, a: compute(d, a, **kwargs),
-            self.params_,
-            {k: v[:, None] for k, v in draws.items()},
+        return interval(
+            [self._factor(lambda p, a: compute(p, a, **kwargs))],
             arrays,
             labels,
             name=name,
             level=level,
+            method=method,
+            n_draws=n_draws,
+        )
+
+    def _factor(self, compute: Callable[[Params, Arrays], np.ndarray]) -> Factor:
+        """``compute`` as one factor of an interval calculation, with this model's uncertainty."""
+        self._check_fitted()
+        return Factor(
+            compute=compute,
+            names=self.param_names,
+            theta=self.log_params_,
+            covariance=self.covariance_,
+            draws=lambda n, method: self.param_draws(n, method=method),
         )
 
     # -------------------------------------------------------------- serialisation
@@ -576,6 +677,20 @@ class BaseModel(ABC):
         return path
 
 
+def model_class(name: str) -> type[BaseModel]:
+    """The model class registered under ``name`` (``"bgnbd"``, ``"pnbd"``, ...).
+
+    Raises
+    ------
+    InputError
+        If no model has that name.
+    """
+    found = _REGISTRY.get(str(name).lower())
+    if found is None:
+        raise InputError(f"Unknown model {name!r}: expected one of {', '.join(sorted(_REGISTRY))}.")
+    return found
+
+
 def load_model(path: str | Path) -> BaseModel:
     """Read a model saved with :meth:`BaseModel.save`.
 
@@ -601,41 +716,6 @@ def load_model(path: str | Path) -> BaseModel:
 # ---------------------------------------------------------------------- helpers
 
 
-def interval_frame(
-    compute: Callable[[Params, Arrays], np.ndarray],
-    point: Params,
-    draws: Params,
-    arrays: Arrays,
-    labels: pd.Index,
-    *,
-    name: str,
-    level: float,
-) -> pd.DataFrame:
-    """Point estimate and equal-tailed interval of ``compute`` for each customer.
-
-    ``draws`` hold parameter arrays of shape (n_draws, 1) so that ``compute`` broadcasts
-    them against customer arrays of shape (batch,). Customers are processed in batches,
-    so memory grows with the batch, never with draws x customers.
-    """
-    n = len(labels)
-    n_draws = max((np.shape(v)[0] for v in draws.values()), default=1)
-    batch = max(1, _BATCH_ELEMENTS // max(n_draws, 1))
-    estimate = np.empty(n)
-    low = np.empty(n)
-    high = np.empty(n)
-    q = [(1 - level) / 2, (1 + level) / 2]
-    with np.errstate(all="ignore"):
-        estimate[:] = np.broadcast_to(compute(point, arrays), n)
-        for start in range(0, n, batch):
-            part = {k: v[start : start + batch] for k, v in arrays.items()}
-            width = min(batch, n - start)
-            values = np.broadcast_to(compute(draws, part), (n_draws, width))
-            low[start : start + width], high[start : start + width] = np.nanquantile(
-                values, q, axis=0
-            )
-    return pd.DataFrame({name: estimate, f"{name}_low": low, f"{name}_high": high}, index=labels)
-
-
 def _central_gradient(value: Callable[[np.ndarray], float], theta: np.ndarray) -> np.ndarray:
     h = 1e-6
     grad = np.empty_like(theta)
@@ -646,33 +726,37 @@ def _central_gradient(value: Callable[[np.ndarray], float], theta: np.ndarray) -
     return grad
 
 
-def _hessian(gradient: Callable[[np.ndarray], np.ndarray], theta: np.ndarray) -> np.ndarray:
+def _hessian(
+    both: Callable[[np.ndarray], tuple[float, np.ndarray]], theta: np.ndarray
+) -> np.ndarray:
     h = 1e-4
     k = len(theta)
     out = np.empty((k, k))
     for i in range(k):
         step = np.zeros(k)
         step[i] = h
-        out[:, i] = (gradient(theta + step) - gradient(theta - step)) / (2 * h)
+        out[:, i] = (both(theta + step)[1] - both(theta - step)[1]) / (2 * h)
     return (out + out.T) / 2
 
 
 def _newton_polish(
     value: Callable[[np.ndarray], float],
-    gradient: Callable[[np.ndarray], np.ndarray],
+    both: Callable[[np.ndarray], tuple[float, np.ndarray]],
     theta: np.ndarray,
     *,
-    steps: int = 8,
+    steps: int = 12,
+    hessian: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A few damped Newton steps from the optimiser's answer; returns theta, Hessian, gradient.
+    """Damped Newton steps from the optimiser's answer; returns theta, Hessian, gradient.
 
     Quasi-Newton methods stop once progress per step is small, which on flat surfaces (the
     Pareto/NBD in beta) can leave the gradient visibly non-zero; Newton steps with the
-    finite-difference Hessian finish the job.
+    finite-difference Hessian finish the job. The Hessian is computed once and reused
+    while the steps are small, and again at the end if the point moved.
     """
-    f = value(theta)
-    g = gradient(theta)
-    hess = _hessian(gradient, theta)
+    f, g = both(theta)
+    hess = _hessian(both, theta) if hessian is None else hessian
+    start = theta.copy() if hessian is None else np.full_like(theta, np.inf)
     for _ in range(steps):
         if np.max(np.abs(g)) < 1e-10:
             break
@@ -688,23 +772,96 @@ def _newton_polish(
         else:
             break
         theta, f = candidate, f_new
-        g = gradient(theta)
-        hess = _hessian(gradient, theta)
+        _, g = both(theta)
+        if hessian is None and np.max(np.abs(theta - start)) > 1e-3:
+            hess = _hessian(both, theta)
+            start = theta.copy()
+    if not np.max(np.abs(theta - start)) <= 1e-6:
+        hess = _hessian(both, theta)
     return theta, hess, g
 
 
+def _chunks(
+    data: Arrays, counts: np.ndarray, n_chunks: int
+) -> list[tuple[dict[str, np.ndarray], np.ndarray]]:
+    """Split per-pattern arrays into ``n_chunks`` parts (only when they are large)."""
+    n = len(counts)
+    if n < 100_000 or n_chunks <= 1:
+        return [(dict(data), counts)]
+    bounds = np.linspace(0, n, n_chunks + 1).astype(int)
+    out = []
+    for lo, hi in itertools.pairwise(bounds):
+        out.append((_subset(data, slice(lo, hi)), counts[lo:hi]))
+    return out
+
+
+def _customer_sample(
+    data: Arrays, counts: np.ndarray, rng: np.random.Generator, size: int = 20_000
+) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
+    """A random sample of ``size`` customers (as patterns with counts), when there are many more."""
+    if len(counts) <= 2 * size:
+        return None
+    drawn = rng.multinomial(size, counts / counts.sum()).astype(float)
+    keep = drawn > 0
+    return _subset(data, keep), drawn[keep]
+
+
+def _subset(data: Arrays, rows: Any) -> dict[str, np.ndarray]:
+    """The patterns ``rows`` (a mask or slice) of ``data``; distinct-value tables stay whole."""
+    return {k: (v if k.endswith("__u") else v[rows]) for k, v in data.items()}
+
+
 def _compress(data: Arrays, counts: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Distinct rows of ``data`` with the summed ``counts`` of the rows sharing them."""
-    frame = pd.DataFrame(dict(data))
-    frame["__w"] = counts
-    grouped = frame.groupby(list(data), sort=False, observed=True)["__w"].sum()
-    grouped = grouped[grouped > 0]
-    index = grouped.index
-    if isinstance(index, pd.MultiIndex):
-        out = {k: index.get_level_values(k).to_numpy(dtype=float) for k in data}
-    else:
-        out = {next(iter(data)): index.to_numpy(dtype=float)}
-    return out, grouped.to_numpy(dtype=float)
+    """Distinct rows of ``data`` with the summed ``counts`` of the rows sharing them.
+
+    Each column is factorised on its own and the codes combined into one integer key, which
+    is much faster than grouping on several float columns. The result also carries, per
+    column, its distinct values (``<col>__u``) and each pattern's position among them
+    (``<col>__i``), so likelihoods can evaluate expensive terms once per distinct value
+    (see :func:`by_value`).
+    """
+    names = list(data)
+    codes = []
+    uniques = []
+    for name in names:
+        code, unique = pd.factorize(data[name], sort=False)
+        codes.append(code.astype(np.int64))
+        uniques.append(np.asarray(unique, dtype=float))
+    key = np.zeros(len(counts), dtype=np.int64)
+    space = 1
+    for code, unique in zip(codes, uniques, strict=True):
+        key = key * len(unique) + code
+        space *= len(unique)
+        if space > _DENSE_KEYS:
+            # Re-factorised, the key stays below n, so key * size keeps fitting in int64.
+            key = pd.factorize(key, sort=False)[0].astype(np.int64)
+            space = int(key.max()) + 1
+    n_patterns = space
+    weights = np.bincount(key, weights=counts, minlength=n_patterns)
+    keep = weights > 0
+    any_row = np.empty(n_patterns, dtype=np.int64)
+    any_row[key] = np.arange(len(key))  # every row of a pattern holds the same values
+    rows = any_row[keep]
+    out: dict[str, np.ndarray] = {}
+    for name, code, unique in zip(names, codes, uniques, strict=True):
+        out[name] = unique[code[rows]]
+        out[f"{name}__u"] = unique
+        out[f"{name}__i"] = code[rows]
+    return out, weights[keep]
+
+
+def by_value(data: Arrays, column: str, function: Callable[[np.ndarray], Any]) -> Any:
+    """``function(data[column])``, evaluated once per distinct value when the data say them.
+
+    After :func:`_compress` the data carry each column's distinct values; an expensive
+    term of the likelihood (a log-gamma of the frequency, a log of T) is then computed for
+    those few values and spread to the patterns by index. ``function`` may return an
+    array with leading axes (parameter draws); the last axis is the column's.
+    """
+    unique = data.get(f"{column}__u")
+    if unique is None:
+        return function(data[column])
+    return np.take(function(unique), data[f"{column}__i"], axis=-1)
 
 
 def _negative(column: str) -> Callable[[Arrays], np.ndarray]:

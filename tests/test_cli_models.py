@@ -1,0 +1,80 @@
+"""``lifevalue fit``, ``predict`` and ``compare`` on the CDNOW data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from tests.test_cli import run
+
+from lifevalue.data import datasets, summarize
+from lifevalue.data.datasets import _path
+
+REFERENCE = _path("cdnow", "cdnow_customers_summary_with_transactions.csv")
+MAP = ["--map", "customer_id=ID", "--map", "frequency=x", "--map", "recency=t_x"]
+
+
+def test_fit_writes_the_model_json(capsys, tmp_path: Path) -> None:
+    out = tmp_path / "bg.json"
+    code, stdout, _ = run(capsys, "fit", REFERENCE, "--model", "bgnbd", "--unit", "weeks",
+                          "--output", out, *MAP)  # fmt: skip
+    assert code == 0, stdout
+    saved = json.loads(out.read_text())
+    assert saved["model"] == "bgnbd"
+    assert saved["params"]["r"] == pytest.approx(0.2426, rel=1e-3)
+    assert set(saved["std_errors"]) == {"r", "alpha", "a", "b"}
+    assert saved["log_likelihood"] == pytest.approx(-9582.43, abs=0.01)
+    assert saved["n_customers"] == 2357
+    assert saved["time_unit"] == "weeks"
+    assert saved["converged"] is True
+    assert "0.2426" in stdout
+
+
+def test_predict_writes_intervals_and_clv(capsys, tmp_path: Path) -> None:
+    model = tmp_path / "bg.json"
+    assert run(capsys, "fit", REFERENCE, "--model", "bgnbd", "--unit", "weeks",
+               "--output", model, *MAP)[0] == 0  # fmt: skip
+    out = tmp_path / "predictions.parquet"
+    code, stdout, _ = run(capsys, "predict", REFERENCE, "--model", model, "--horizon", "39",
+                          "--output", out, *MAP, "--map", "monetary_value=zbar")  # fmt: skip
+    assert code == 0, stdout
+    table = pd.read_parquet(out)
+    assert len(table) == 2357
+    wanted = {"customer_id", "p_alive", "expected_purchases", "expected_purchases_low",
+              "expected_purchases_high", "clv", "clv_low", "clv_high"}  # fmt: skip
+    assert wanted <= set(table.columns)
+    assert (table["expected_purchases_low"] <= table["expected_purchases"]).all()
+    first = table.set_index("customer_id").loc[1]
+    assert first["expected_purchases"] > 0
+
+
+def test_compare_prints_a_table(capsys, tmp_path: Path) -> None:
+    summary = summarize(
+        datasets.cdnow_sample_path(),
+        calibration_end=datasets.CDNOW_CALIBRATION_END,
+        observation_end=datasets.CDNOW_OBSERVATION_END,
+        unit="weeks",
+        columns=datasets.CDNOW_SAMPLE_COLUMNS,
+        duplicates=datasets.CDNOW_DUPLICATES,
+    )
+    path = summary.write(tmp_path / "holdout.parquet")
+    code, stdout, _ = run(capsys, "compare", path, "--models", "bgnbd", "--output",
+                          tmp_path / "cmp.csv")  # fmt: skip
+    assert code == 0, stdout
+    assert "Best model by mae: bgnbd" in " ".join(stdout.split())
+    assert pd.read_csv(tmp_path / "cmp.csv")["model"].tolist() == ["bgnbd"]
+
+
+def test_model_mistakes_exit_2(capsys, tmp_path: Path) -> None:
+    code, _, err = run(capsys, "fit", REFERENCE, "--model", "magic", "--output", tmp_path / "m")
+    assert code == 2 and "Unknown model 'magic'" in err
+    code, _, err = run(capsys, "fit", REFERENCE, "--model", "bgnbd", "--output", tmp_path / "m")
+    assert code == 2 and "--unit" in err
+    code, _, err = run(capsys, "fit", REFERENCE, "--model", "bgnbd", "--unit", "weeks",
+                       "--output", tmp_path / "m")  # fmt: skip
+    assert code == 2 and "missing: frequency, recency" in " ".join(err.split())
+    code, _, err = run(capsys, "predict", REFERENCE, "--model", tmp_path / "none.json",
+                       "--output", tmp_path / "p.csv")  # fmt: skip
+    assert code == 2 and "does not exist" in " ".join(err.split())
