@@ -87,6 +87,23 @@ def test_summarize_writes_the_summary(capsys, log, tmp_path):
     assert len(pd.read_parquet(parquet)) == 2
 
 
+def test_summarize_adds_acquisition_labels_on_request(capsys, tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "customer_id,timestamp,amount,channel\n"
+        "a,2024-01-05,10,search\na,2024-02-05,20,email\nb,2024-01-07,5,social\n"
+    )
+    plain, labelled = tmp_path / "plain.csv", tmp_path / "labelled.csv"
+    for out, extra in ((plain, []), (labelled, ["--acquisition"])):
+        code, text, _ = run(
+            capsys, "summarize", log, "--calibration-end", "2024-03-01", "-o", out, *extra
+        )
+        assert code == 0, text
+    assert "acquisition_channel" not in pd.read_csv(plain).columns
+    channels = pd.read_csv(labelled).set_index("customer_id")["acquisition_channel"]
+    assert channels.to_dict() == {"a": "search", "b": "social"}
+
+
 def test_a_configuration_file_maps_columns(capsys, tmp_path):
     (tmp_path / "shop.csv").write_text("Client;Day;Total\nx;05/01/2024;10\nx;15/02/2024;3\n")
     (tmp_path / "lifevalue.toml").write_text(

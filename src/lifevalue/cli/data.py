@@ -81,6 +81,13 @@ def summarize(
         str | None,
         typer.Option("--occasion-period", help="hour, day (default), week or month."),
     ] = None,
+    acquisition: Annotated[
+        bool,
+        typer.Option(
+            "--acquisition",
+            help="Add each customer's acquisition channel and campaign (of the first order).",
+        ),
+    ] = False,
     config: shared.ConfigOpt = None,
     customer_col: shared.CustomerCol = None,
     date_col: shared.DateCol = None,
@@ -131,6 +138,7 @@ def summarize(
             calibration_end=cal_end,
             unit=unit or cfg.summary.unit,
             occasion_period=occasion_period or cfg.summary.occasion_period,
+            acquisition=acquisition,
         )
         step("Writing the summary")
         summary.write(output)
