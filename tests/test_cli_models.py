@@ -78,3 +78,25 @@ def test_model_mistakes_exit_2(capsys, tmp_path: Path) -> None:
     code, _, err = run(capsys, "predict", REFERENCE, "--model", tmp_path / "none.json",
                        "--output", tmp_path / "p.csv")  # fmt: skip
     assert code == 2 and "does not exist" in " ".join(err.split())
+
+
+def test_fit_and_predict_retention_from_cohort_counts(capsys, tmp_path: Path) -> None:
+    from lifevalue.models import ShiftedBetaGeometricModel
+
+    # Fader & Hardie (2007), Table 1, "regular" customers: active at the start of years 0-7.
+    tenures = ShiftedBetaGeometricModel.survival_frame([1000, 631, 468, 382, 326, 289, 262, 241])
+    data = tmp_path / "tenures.csv"
+    tenures.to_csv(data, index=False)
+    model = tmp_path / "sbg.json"
+    code, stdout, _ = run(capsys, "fit", data, "--model", "sbg", "--unit", "years", "-o", model)
+    assert code == 0, stdout
+    params = json.loads(model.read_text())["params"]
+    assert params == pytest.approx({"alpha": 0.704, "beta": 1.182}, abs=5e-3)
+    out = tmp_path / "derl.csv"
+    code, stdout, _ = run(capsys, "predict", data, "--model", model, "-o", out)
+    assert code == 0, stdout
+    table = pd.read_csv(out)
+    assert len(table) == len(tenures)
+    assert (table["derl_low"] <= table["derl"]).all() and (
+        table["derl"] <= table["derl_high"]
+    ).all()

@@ -9,8 +9,12 @@ from typing import Annotated
 import typer
 
 from lifevalue.cli import shared
+from lifevalue.cli.models import print_comparison, print_fit
 from lifevalue.cli.shared import console
 from lifevalue.data import Engine, datasets, summarize, validate_transactions
+from lifevalue.models import GammaGammaModel
+from lifevalue.models.clv import customer_lifetime_value
+from lifevalue.models.compare import compare_models
 
 
 def demo(
@@ -34,11 +38,36 @@ def demo(
         summary = summarize(validated, calibration_end=datasets.CDNOW_CALIBRATION_END, unit="weeks")
         summary.write(out / "cdnow_summary.parquet")
         summary.write(out / "cdnow_summary.csv")
+        frame = summary.to_pandas()
+        step("Comparing models on the 39-week holdout")
+        comparison = compare_models(frame)
+        comparison.table.to_csv(out / "cdnow_model_comparison.csv")
+        best = comparison.models[comparison.best]
+        best.save(out / f"cdnow_{best.model_name}.json")
+        step("Fitting spend and valuing customers")
+        spend = GammaGammaModel().fit(frame)
+        spend.save(out / "cdnow_gg.json")
+        values = customer_lifetime_value(
+            best, frame, spend=spend, horizon=12, horizon_unit="months", margin=1.0, level=0.9
+        )
+        values.insert(0, "p_alive", best.probability_alive(frame))  # type: ignore[attr-defined]
+        values.reset_index().to_csv(out / "cdnow_clv.csv", index=False)
     (out / "cdnow_validation.json").write_text(json.dumps(validated.report.as_dict(), indent=2))
     shared.print_validation(validated.report)
     shared.print_summary(summary, None)
+    print_comparison(comparison)
+    print_fit(best, len(frame))
+    print_fit(spend, len(frame))
+    console.print(
+        f"12-month value of the {len(values):,} customers (revenue, 10% a year discount): "
+        f"{values['clv'].sum():,.0f} (90% interval {values['clv_low'].sum():,.0f} to "
+        f"{values['clv_high'].sum():,.0f} summing the customers' bounds)",
+        highlight=False,
+    )
     console.print(
         f"\nResults in [bold]{out}[/]: cdnow_summary.parquet and .csv (one row per customer), "
-        "cdnow_validation.json (what validation found), cdnow_quarantine.csv (rows set aside).",
+        "cdnow_validation.json (what validation found), cdnow_quarantine.csv (rows set aside), "
+        f"cdnow_model_comparison.csv, cdnow_{best.model_name}.json and cdnow_gg.json (the models), "
+        "cdnow_clv.csv (P(alive), expected purchases and 12-month CLV with intervals).",
         highlight=False,
     )

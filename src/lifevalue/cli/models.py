@@ -15,7 +15,7 @@ from lifevalue.data.summary import read_summary_frame
 from lifevalue.errors import InputError
 from lifevalue.models import BaseModel, load_model, model_class
 from lifevalue.models.clv import customer_lifetime_value
-from lifevalue.models.compare import CRITERIA, DEFAULT_MODELS, compare_models
+from lifevalue.models.compare import CRITERIA, DEFAULT_MODELS, ModelComparison, compare_models
 from lifevalue.units import METADATA_KEY
 
 SummaryArg = Annotated[
@@ -57,7 +57,7 @@ def fit(
         step(f"Fitting {cls.__name__} to {len(frame):,} rows")
         fitted = cls(penalizer=penalizer).fit(frame, weights=weights_col)
     fitted.save(output)
-    _print_fit(fitted, len(frame))
+    print_fit(fitted, len(frame))
     console.print(f"Model written to [bold]{output}[/]")
 
 
@@ -120,14 +120,7 @@ def compare(
     with progress(None) as step:
         step(f"Fitting and scoring {len(names)} models")
         result = compare_models(frame, models=names, criterion=criterion)
-    table = Table(title=f"Models on the holdout (best by {criterion}: {result.best})")
-    table.add_column("metric")
-    for name in result.table.index:
-        table.add_column(name, justify="right")
-    for metric in result.table.columns:
-        table.add_row(metric, *(f"{v:,.4g}" for v in result.table[metric]))
-    console.print(table)
-    console.print(f"Best model by {criterion}: [bold]{result.best}[/]")
+    print_comparison(result)
     if output is not None:
         result.table.to_csv(output)
         console.print(f"Table written to [bold]{output}[/]")
@@ -183,11 +176,12 @@ def _predictions(
     if hasattr(model, "conditional_expected_spend_interval"):
         return model.conditional_expected_spend_interval(frame, level=level)  # type: ignore[attr-defined]
     if hasattr(model, "survival_function"):
-        periods = np.arange(0, int(horizon) + 1)
-        return pd.DataFrame(
-            {"survival": model.survival_function(periods)},  # type: ignore[attr-defined]
-            index=pd.Index(periods, name="period"),
-        )
+        if "tenure" in frame.columns:
+            return model.discounted_expected_residual_lifetime_interval(  # type: ignore[attr-defined]
+                frame, annual_discount_rate=discount_rate, level=level
+            )
+        # Without customers: the cohort's survival curve over the horizon.
+        return model.survival_function_interval(np.arange(0, int(horizon) + 1), level=level)  # type: ignore[attr-defined]
     raise InputError(f"{type(model).__name__} has no per-customer predictions to write.")
 
 
@@ -199,7 +193,20 @@ def _write(table: pd.DataFrame, path: Path) -> None:
         table.to_csv(path, index=False)
 
 
-def _print_fit(model: BaseModel, rows: int) -> None:
+def print_comparison(result: ModelComparison) -> None:
+    """The comparison table, one column per model, and the best model."""
+    table = Table(title="Models on the holdout period")
+    table.add_column("metric")
+    for name in result.table.index:
+        table.add_column(name, justify="right")
+    for metric in result.table.columns:
+        table.add_row(metric, *(f"{v:,.4g}" for v in result.table[metric]))
+    console.print(table)
+    console.print(f"Best model by {result.criterion}: [bold]{result.best}[/]")
+
+
+def print_fit(model: BaseModel, rows: int) -> None:
+    """A fitted model's parameters with standard errors and intervals."""
     used = round(model.n_customers_)
     title = f"{type(model).__name__}: {used:,} customers"
     if model.model_name == "gg":

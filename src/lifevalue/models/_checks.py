@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from lifevalue.errors import DataValidationError
+from lifevalue.errors import DataValidationError, InputError
 
 #: How many row labels a message names per failing rule.
 MAX_ROWS_NAMED = 10
@@ -159,3 +160,39 @@ def _labels(index: pd.Index) -> str:
     shown = ", ".join(map(str, index[:MAX_ROWS_NAMED]))
     more = len(index) - MAX_ROWS_NAMED
     return shown + (f" and {more:,} more" if more > 0 else "")
+
+
+def check_horizon(value: Any, name: str, *, scalar: bool = False) -> None:
+    """Raise :class:`InputError` unless ``value`` is finite and >= 0 (one number if ``scalar``)."""
+    values = np.asarray(value, dtype=float) if _is_numeric(value) else None
+    if (
+        values is None
+        or (scalar and values.ndim > 0)
+        or not np.all(np.isfinite(values))
+        or np.any(values < 0)
+    ):
+        what = "a finite number" if scalar else "finite and"
+        raise InputError(f"The horizon {name!r} must be {what} >= 0. Got {value!r}.")
+
+
+def check_counts(k: Any) -> np.ndarray:
+    """``k`` as floats after checking it holds whole numbers >= 0 (numbers of purchases)."""
+    arr = np.asarray(k, dtype=float) if _is_numeric(k) else None
+    if (
+        arr is None
+        or not np.all(np.isfinite(arr))
+        or np.any(arr < 0)
+        or np.any(arr != np.round(arr))
+    ):
+        raise InputError(f"Purchase counts 'k' must be whole numbers >= 0. Got {k!r}.")
+    return arr
+
+
+def _is_numeric(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        return False
+    return arr.dtype.kind in "iuf"

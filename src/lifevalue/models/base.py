@@ -246,8 +246,15 @@ class BaseModel(ABC):
         """
         return self._log_likelihood(params, data), self._log_likelihood_gradient(params, data)
 
+    def _has_analytic_gradient(self) -> bool:
+        cls = type(self)
+        return (
+            cls._log_likelihood_gradient is not BaseModel._log_likelihood_gradient
+            or cls._log_likelihood_and_gradient is not BaseModel._log_likelihood_and_gradient
+        )
+
     def _objective(
-        self, data: Arrays, counts: np.ndarray
+        self, data: Arrays, counts: np.ndarray, *, rough: bool = False
     ) -> tuple[Callable[[np.ndarray], float], Callable[[np.ndarray], tuple[float, np.ndarray]]]:
         """Mean penalised negative log-likelihood: ``value(theta)`` and ``both(theta)``.
 
@@ -293,6 +300,10 @@ class BaseModel(ABC):
             parts = run(part)
             f = penalised(p, sum(v for v, _ in parts))
             if parts[0][1] is None:
+                # Forward differences are precise enough to steer the search (rough);
+                # the final Newton steps use central ones.
+                if rough:
+                    return f, _forward_gradient(value, theta, f)
                 return f, _central_gradient(value, theta)
             g = -sum(g for _, g in parts) / total * p + 2 * self.penalizer * p * p
             return f, g
@@ -318,15 +329,15 @@ class BaseModel(ABC):
         # With many patterns, the starts explore a random sample of the customers; the
         # best of them is then refined on all the data.
         sample = _customer_sample(data, counts, rng)
-        value, both = self._objective(*(sample or (data, counts)))
+        value, both = self._objective(*(sample or (data, counts)), rough=True)
         results = self._starts(value, both, theta0, rng)
         best = min(results, key=lambda r: r.fun)
         # The sample's Hessian approximates the full data's well: Newton steps with it
         # take the sample's optimum to the full one in a few evaluations.
-        guess = _hessian(both, best.x) if sample is not None else None
-        if sample is not None:
-            value, both = self._objective(data, counts)
-        theta, hessian, grad = _newton_polish(value, both, best.x, hessian=guess)
+        analytic = self._has_analytic_gradient()
+        guess = _hessian(value, both, best.x, analytic=analytic) if sample is not None else None
+        value, both = self._objective(data, counts)
+        theta, hessian, grad = _newton_polish(value, both, best.x, analytic=analytic, hessian=guess)
         info = {
             "starts": len(results),
             "iterations": int(best.nit),
@@ -716,6 +727,18 @@ def load_model(path: str | Path) -> BaseModel:
 # ---------------------------------------------------------------------- helpers
 
 
+def _forward_gradient(
+    value: Callable[[np.ndarray], float], theta: np.ndarray, f0: float
+) -> np.ndarray:
+    h = 1e-7
+    grad = np.empty_like(theta)
+    for i in range(len(theta)):
+        step = np.zeros_like(theta)
+        step[i] = h
+        grad[i] = (value(theta + step) - f0) / h
+    return grad
+
+
 def _central_gradient(value: Callable[[np.ndarray], float], theta: np.ndarray) -> np.ndarray:
     h = 1e-6
     grad = np.empty_like(theta)
@@ -727,16 +750,34 @@ def _central_gradient(value: Callable[[np.ndarray], float], theta: np.ndarray) -
 
 
 def _hessian(
-    both: Callable[[np.ndarray], tuple[float, np.ndarray]], theta: np.ndarray
+    value: Callable[[np.ndarray], float],
+    both: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    theta: np.ndarray,
+    *,
+    analytic: bool,
 ) -> np.ndarray:
+    """Finite-difference Hessian: of the analytic gradient, else second differences of the value.
+
+    Differencing a numerical gradient would cost 2k gradients of 2k values each; second
+    differences need 2k^2 + 1 values.
+    """
     h = 1e-4
     k = len(theta)
     out = np.empty((k, k))
+    eye = np.eye(k) * h
+    if analytic:
+        for i in range(k):
+            out[:, i] = (both(theta + eye[i])[1] - both(theta - eye[i])[1]) / (2 * h)
+        return (out + out.T) / 2
+    f0 = value(theta)
     for i in range(k):
-        step = np.zeros(k)
-        step[i] = h
-        out[:, i] = (both(theta + step)[1] - both(theta - step)[1]) / (2 * h)
-    return (out + out.T) / 2
+        out[i, i] = (value(theta + eye[i]) - 2 * f0 + value(theta - eye[i])) / h**2
+        for j in range(i):
+            out[i, j] = out[j, i] = (
+                value(theta + eye[i] + eye[j]) - value(theta + eye[i] - eye[j])
+                - value(theta - eye[i] + eye[j]) + value(theta - eye[i] - eye[j])
+            ) / (4 * h**2)  # fmt: skip
+    return out
 
 
 def _newton_polish(
@@ -744,6 +785,7 @@ def _newton_polish(
     both: Callable[[np.ndarray], tuple[float, np.ndarray]],
     theta: np.ndarray,
     *,
+    analytic: bool,
     steps: int = 12,
     hessian: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -755,7 +797,7 @@ def _newton_polish(
     while the steps are small, and again at the end if the point moved.
     """
     f, g = both(theta)
-    hess = _hessian(both, theta) if hessian is None else hessian
+    hess = _hessian(value, both, theta, analytic=analytic) if hessian is None else hessian
     start = theta.copy() if hessian is None else np.full_like(theta, np.inf)
     for _ in range(steps):
         if np.max(np.abs(g)) < 1e-10:
@@ -764,6 +806,8 @@ def _newton_polish(
         # Keep the step a descent direction where the Hessian is not positive definite.
         safe = np.maximum(np.abs(eigval), 1e-8)
         step = -(eigvec @ ((eigvec.T @ g) / safe))
+        if -float(g @ step) / 2 < 1e-14 * max(1.0, abs(f)):
+            break  # what a step could still gain is below rounding: at the optimum
         for scale in (1.0, 0.5, 0.25, 0.1, 0.01):
             candidate = np.clip(theta + scale * step, -_LOG_BOUND, _LOG_BOUND)
             f_new = value(candidate)
@@ -774,10 +818,10 @@ def _newton_polish(
         theta, f = candidate, f_new
         _, g = both(theta)
         if hessian is None and np.max(np.abs(theta - start)) > 1e-3:
-            hess = _hessian(both, theta)
+            hess = _hessian(value, both, theta, analytic=analytic)
             start = theta.copy()
     if not np.max(np.abs(theta - start)) <= 1e-6:
-        hess = _hessian(both, theta)
+        hess = _hessian(value, both, theta, analytic=analytic)
     return theta, hess, g
 
 
@@ -862,6 +906,30 @@ def by_value(data: Arrays, column: str, function: Callable[[np.ndarray], Any]) -
     if unique is None:
         return function(data[column])
     return np.take(function(unique), data[f"{column}__i"], axis=-1)
+
+
+def by_values(data: Arrays, columns: tuple[str, ...], function: Callable[..., Any]) -> Any:
+    """``function(*columns)``, evaluated once per distinct combination of the columns.
+
+    Like :func:`by_value` for terms of several columns (a tail integral in the frequency
+    and T): the distinct combinations are found once, from the columns' codes, and kept
+    in ``data`` for the next evaluation.
+    """
+    key = "|".join(columns)
+    if f"{key}__i" not in data:
+        if not all(f"{c}__i" in data for c in columns) or not isinstance(data, dict):
+            return function(*(data[c] for c in columns))
+        sizes = [len(data[f"{c}__u"]) for c in columns]
+        combined = np.zeros(len(data[f"{columns[0]}__i"]), dtype=np.int64)
+        for c, size in zip(columns, sizes, strict=True):
+            combined = combined * size + data[f"{c}__i"]
+        unique, inverse = np.unique(combined, return_inverse=True)
+        for c, size in reversed(list(zip(columns, sizes, strict=True))):
+            unique, code = np.divmod(unique, size)
+            data[f"{key}:{c}__u"] = data[f"{c}__u"][code]
+        data[f"{key}__i"] = inverse.ravel()
+    values = function(*(data[f"{key}:{c}__u"] for c in columns))
+    return np.take(values, data[f"{key}__i"], axis=-1)
 
 
 def _negative(column: str) -> Callable[[Arrays], np.ndarray]:

@@ -313,9 +313,7 @@ class BetaGeoBetaBinomModel(BaseModel):
         """
         self._check_fitted()
         n = _whole(t, "t")
-        ks = np.asarray(k, dtype=float)
-        if np.any(~np.isfinite(ks)) or np.any(ks != np.round(ks)) or np.any(ks < 0):
-            raise InputError(f"k must hold whole numbers >= 0. Got {k!r} instead.")
+        ks = _checks.check_counts(k)
         out = _pmf(self.params_, ks.ravel(), n).reshape(ks.shape)
         return float(out) if out.ndim == 0 else out
 

@@ -201,10 +201,8 @@ class BetaGeoModel(BaseModel):
             Length of the period since the first purchase, in the model's time unit.
         """
         self._check_fitted()
-        k = np.asarray(k)
-        if np.any(k < 0) or np.any(k != np.round(k)):
-            raise ValueError(f"k must hold whole numbers >= 0. Got {k!r}.")
-        return self._purchase_pmf(self.params_, k, float(t))
+        _checks.check_horizon(t, "t", scalar=True)
+        return self._purchase_pmf(self.params_, _checks.check_counts(k), float(t))
 
     def probability_alive(self, summary: pd.DataFrame) -> pd.Series:
         """P(alive) at the end of observation, per customer (equation 11)."""
