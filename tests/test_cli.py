@@ -149,6 +149,15 @@ def test_demo_runs_on_the_bundled_data(capsys, tmp_path):
     summary = pd.read_parquet(tmp_path / "demo" / "cdnow_summary.parquet")
     assert len(summary) == 2357
     assert str(tmp_path / "demo") in out.replace("\n", "")
+    comparison = pd.read_csv(tmp_path / "demo" / "cdnow_model_comparison.csv", index_col=0)
+    assert set(comparison.index) == {"bgnbd", "mbgnbd", "pnbd"}
+    best = comparison["mae"].idxmin()
+    assert (tmp_path / "demo" / f"cdnow_{best}.json").is_file()
+    values = pd.read_csv(tmp_path / "demo" / "cdnow_clv.csv")
+    assert len(values) == 2357
+    assert (values["clv_low"] <= values["clv"]).all()
+    assert (values["clv"] <= values["clv_high"]).all()
+    assert values["p_alive"].between(0, 1).all()
 
 
 def test_the_installed_entry_point(log):
