@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= out/demo
 
-.PHONY: demo test test-slow test-all bench bench-peers lint format clean
+.PHONY: demo test test-slow test-all bench bench-summary bench-models bench-peers lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,18 @@ test-slow: $(VENV)/.installed-dev
 
 test-all: test test-slow
 
-bench: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/bench_summary.py $(BENCH_ARGS)
+# Both benchmarks; each script takes its own options, e.g.
+# `make bench-models BENCH_MODELS_ARGS="--sizes cdnow,master --reps 1"`
+# (BENCH_ARGS still reaches the summary benchmark).
+bench: bench-summary bench-models
+
+BENCH_SUMMARY_ARGS ?= $(BENCH_ARGS)
+
+bench-summary: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_summary.py $(BENCH_SUMMARY_ARGS)
+
+bench-models: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_models.py $(BENCH_MODELS_ARGS)
 
 # Peer libraries live in their own environments (they pin old numpy/pandas).
 bench-peers:

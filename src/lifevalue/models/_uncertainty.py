@@ -33,6 +33,7 @@ import pandas as pd
 from scipy import stats
 
 from lifevalue.errors import InputError
+from lifevalue.models._arrays import subset
 
 Arrays = dict[str, np.ndarray]
 #: Customers x draws above which ``method="auto"`` switches from draws to the delta method.
@@ -110,7 +111,7 @@ def interval(
     batch = max(1_000, per_batch)
 
     def run(start: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-        part = {k: v[start : start + batch] for k, v in arrays.items()}
+        part = subset(arrays, slice(start, start + batch))
         width = min(batch, n - start)
         c = constant[start : start + width]
         with np.errstate(all="ignore"):

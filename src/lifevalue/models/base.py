@@ -33,6 +33,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from lifevalue.errors import ConvergenceError, DataValidationError, InputError, NotFittedError
+from lifevalue.models._arrays import compress, factorize, subset
 from lifevalue.models._checks import Rule, check_rules, finite, frame_arrays
 from lifevalue.models._uncertainty import Factor, interval
 from lifevalue.units import METADATA_KEY, TimeUnit
@@ -46,8 +47,8 @@ Arrays = Mapping[str, np.ndarray]
 # Log-parameters stay within exp(+-_LOG_BOUND): far beyond any sensible value, but finite.
 _LOG_BOUND = 25.0
 
-# Pattern keys up to this many possible values are counted densely (no hashing).
-_DENSE_KEYS = 50_000_000
+# From this many customers on, predictions compute terms per distinct column value.
+_CODE_ROWS = 50_000
 
 _REGISTRY: dict[str, type[BaseModel]] = {}
 
@@ -82,6 +83,8 @@ class BaseModel(ABC):
     fit_columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
     #: Columns predictions read.
     predict_columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
+    #: Prediction columns with few distinct values, worth evaluating terms per value.
+    coded_columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
     #: Whether time comes in whole periods (purchase opportunities), not continuously.
     discrete_time: ClassVar[bool] = False
 
@@ -202,7 +205,7 @@ class BaseModel(ABC):
         frame = self._select(summary)
         data, counts = self._arrays(frame, self.fit_columns, weights=weights)
         self._check_dataset(data, counts)
-        data, counts = _compress(data, counts)
+        data, counts = compress(data, counts)
         self.n_customers_ = float(counts.sum())
         self.n_patterns_ = len(counts)
         theta, info = self._optimise(data, counts)
@@ -522,7 +525,7 @@ class BaseModel(ABC):
         self._check_fitted()
         frame = self._select(summary)
         data, counts = self._arrays(frame, self.fit_columns, weights=weights)
-        data, counts = _compress(data, counts)
+        data, counts = compress(data, counts)
         rng = np.random.default_rng(self.random_state)
         total = round(counts.sum())
         draws = []
@@ -530,7 +533,7 @@ class BaseModel(ABC):
         for _ in range(n_boot):
             resampled = rng.multinomial(total, counts / counts.sum()).astype(float)
             keep = resampled > 0
-            sub = _subset(data, keep)
+            sub = subset(data, keep)
             try:
                 refit._initial_params = lambda d, w: self.params_  # type: ignore[method-assign]
                 theta, _ = refit._optimise(sub, resampled[keep])
@@ -563,6 +566,11 @@ class BaseModel(ABC):
         check_rules(
             arrays, _finite_rules(cols) + self._rules(), labels=labels, model=type(self).__name__
         )
+        coded = [c for c in self.coded_columns if c in arrays]
+        if len(labels) >= _CODE_ROWS and coded:
+            # Many customers share a frequency, a T, a recency (in whole days): expensive
+            # terms are then computed once per distinct value (see _arrays.by_value).
+            arrays = {**arrays, **factorize({c: arrays[c] for c in coded})}
         return arrays, labels
 
     def _predict(
@@ -808,15 +816,17 @@ def _newton_polish(
         step = -(eigvec @ ((eigvec.T @ g) / safe))
         if -float(g @ step) / 2 < 1e-14 * max(1.0, abs(f)):
             break  # what a step could still gain is below rounding: at the optimum
+        g_new = None
         for scale in (1.0, 0.5, 0.25, 0.1, 0.01):
             candidate = np.clip(theta + scale * step, -_LOG_BOUND, _LOG_BOUND)
-            f_new = value(candidate)
+            # An analytic gradient costs little beyond the value: take both at once.
+            f_new, g_new = both(candidate) if analytic else (value(candidate), None)
             if f_new <= f:
                 break
         else:
             break
         theta, f = candidate, f_new
-        _, g = both(theta)
+        g = g_new if g_new is not None else both(theta)[1]
         if hessian is None and np.max(np.abs(theta - start)) > 1e-3:
             hess = _hessian(value, both, theta, analytic=analytic)
             start = theta.copy()
@@ -835,7 +845,7 @@ def _chunks(
     bounds = np.linspace(0, n, n_chunks + 1).astype(int)
     out = []
     for lo, hi in itertools.pairwise(bounds):
-        out.append((_subset(data, slice(lo, hi)), counts[lo:hi]))
+        out.append((subset(data, slice(lo, hi)), counts[lo:hi]))
     return out
 
 
@@ -847,89 +857,7 @@ def _customer_sample(
         return None
     drawn = rng.multinomial(size, counts / counts.sum()).astype(float)
     keep = drawn > 0
-    return _subset(data, keep), drawn[keep]
-
-
-def _subset(data: Arrays, rows: Any) -> dict[str, np.ndarray]:
-    """The patterns ``rows`` (a mask or slice) of ``data``; distinct-value tables stay whole."""
-    return {k: (v if k.endswith("__u") else v[rows]) for k, v in data.items()}
-
-
-def _compress(data: Arrays, counts: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Distinct rows of ``data`` with the summed ``counts`` of the rows sharing them.
-
-    Each column is factorised on its own and the codes combined into one integer key, which
-    is much faster than grouping on several float columns. The result also carries, per
-    column, its distinct values (``<col>__u``) and each pattern's position among them
-    (``<col>__i``), so likelihoods can evaluate expensive terms once per distinct value
-    (see :func:`by_value`).
-    """
-    names = list(data)
-    codes = []
-    uniques = []
-    for name in names:
-        code, unique = pd.factorize(data[name], sort=False)
-        codes.append(code.astype(np.int64))
-        uniques.append(np.asarray(unique, dtype=float))
-    key = np.zeros(len(counts), dtype=np.int64)
-    space = 1
-    for code, unique in zip(codes, uniques, strict=True):
-        key = key * len(unique) + code
-        space *= len(unique)
-        if space > _DENSE_KEYS:
-            # Re-factorised, the key stays below n, so key * size keeps fitting in int64.
-            key = pd.factorize(key, sort=False)[0].astype(np.int64)
-            space = int(key.max()) + 1
-    n_patterns = space
-    weights = np.bincount(key, weights=counts, minlength=n_patterns)
-    keep = weights > 0
-    any_row = np.empty(n_patterns, dtype=np.int64)
-    any_row[key] = np.arange(len(key))  # every row of a pattern holds the same values
-    rows = any_row[keep]
-    out: dict[str, np.ndarray] = {}
-    for name, code, unique in zip(names, codes, uniques, strict=True):
-        out[name] = unique[code[rows]]
-        out[f"{name}__u"] = unique
-        out[f"{name}__i"] = code[rows]
-    return out, weights[keep]
-
-
-def by_value(data: Arrays, column: str, function: Callable[[np.ndarray], Any]) -> Any:
-    """``function(data[column])``, evaluated once per distinct value when the data say them.
-
-    After :func:`_compress` the data carry each column's distinct values; an expensive
-    term of the likelihood (a log-gamma of the frequency, a log of T) is then computed for
-    those few values and spread to the patterns by index. ``function`` may return an
-    array with leading axes (parameter draws); the last axis is the column's.
-    """
-    unique = data.get(f"{column}__u")
-    if unique is None:
-        return function(data[column])
-    return np.take(function(unique), data[f"{column}__i"], axis=-1)
-
-
-def by_values(data: Arrays, columns: tuple[str, ...], function: Callable[..., Any]) -> Any:
-    """``function(*columns)``, evaluated once per distinct combination of the columns.
-
-    Like :func:`by_value` for terms of several columns (a tail integral in the frequency
-    and T): the distinct combinations are found once, from the columns' codes, and kept
-    in ``data`` for the next evaluation.
-    """
-    key = "|".join(columns)
-    if f"{key}__i" not in data:
-        if not all(f"{c}__i" in data for c in columns) or not isinstance(data, dict):
-            return function(*(data[c] for c in columns))
-        sizes = [len(data[f"{c}__u"]) for c in columns]
-        combined = np.zeros(len(data[f"{columns[0]}__i"]), dtype=np.int64)
-        for c, size in zip(columns, sizes, strict=True):
-            combined = combined * size + data[f"{c}__i"]
-        unique, inverse = np.unique(combined, return_inverse=True)
-        for c, size in reversed(list(zip(columns, sizes, strict=True))):
-            unique, code = np.divmod(unique, size)
-            data[f"{key}:{c}__u"] = data[f"{c}__u"][code]
-        data[f"{key}__i"] = inverse.ravel()
-    values = function(*(data[f"{key}:{c}__u"] for c in columns))
-    return np.take(values, data[f"{key}__i"], axis=-1)
+    return subset(data, keep), drawn[keep]
 
 
 def _negative(column: str) -> Callable[[Arrays], np.ndarray]:

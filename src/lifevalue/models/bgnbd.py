@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import betaln, gammaln, hyp2f1, psi
+from scipy.special import betaln, expit, gammaln, hyp2f1, psi
 
 from lifevalue.errors import DataValidationError
 from lifevalue.models import _checks
-from lifevalue.models.base import Arrays, BaseModel, Params, by_value
+from lifevalue.models._arrays import by_value, by_values
+from lifevalue.models.base import Arrays, BaseModel, Params
 
 
 class BetaGeoModel(BaseModel):
@@ -115,30 +116,45 @@ class BetaGeoModel(BaseModel):
 
     @staticmethod
     def _p_alive(params: Params, data: Arrays) -> np.ndarray:
+        """Equation (11): P(alive at T | x, t_x, T); 1 without repeat purchases."""
         r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
-        x, t_x, T = data["frequency"], data["recency"], data["T"]
-        log_ratio = (
-            np.log(a)
-            - np.log(np.maximum(b + x - 1, 1e-300))
-            + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+        x = data["frequency"]
+        log_ratio = by_value(
+            data, "frequency", lambda u: np.log(a) - np.log(np.maximum(b + u - 1, 1e-300))
+        ) + (r + x) * (
+            by_value(data, "T", lambda u: np.log(alpha + u))
+            - by_value(data, "recency", lambda u: np.log(alpha + u))
         )
-        return np.where(x > 0, np.exp(-np.logaddexp(0.0, log_ratio)), 1.0)
+        return np.where(x > 0, expit(-log_ratio), 1.0)
 
     @staticmethod
-    def _expected_purchases(params: Params, data: Arrays, *, future_t: float) -> np.ndarray:
-        """Equation (10) of Fader, Hardie & Lee (2005): E[X(T, T+t) | x, t_x, T].
+    def _expected_purchases_if_alive(params: Params, data: Arrays, *, future_t: Any) -> np.ndarray:
+        """Equation (10) without its P(alive) factor: purchases in (T, T+t] if alive at T.
 
         The paper's ``((alpha+T)/(alpha+T+t))**(r+x) * 2F1(r+x, b+x; a+b+x-1; z)`` is
         computed after Euler's transformation as ``(1-z)**(a-1) * 2F1(a+b-1-r, a-1;
         a+b+x-1; z)``: the same number, but a series that converges fast for heavy
-        buyers, where the original overflows.
+        buyers, where the original overflows. It depends on x and T only, so it is
+        evaluated once per distinct (x, T).
         """
         r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
-        x, T = data["frequency"], data["T"]
-        z = future_t / (alpha + T + future_t)
-        c = a + b + x - 1
-        tail = 1 - np.exp((a - 1) * np.log1p(-z)) * hyp2f1(a + b - 1 - r, a - 1, c, z)
-        return c / (a - 1) * tail * BetaGeoModel._p_alive(params, data)
+
+        def term(x: Any, T: Any) -> Any:
+            z = future_t / (alpha + T + future_t)
+            c = a + b + x - 1
+            tail = 1 - np.exp((a - 1) * np.log1p(-z)) * hyp2f1(a + b - 1 - r, a - 1, c, z)
+            return c / (a - 1) * tail
+
+        if np.ndim(future_t):  # one horizon per customer
+            return term(data["frequency"], data["T"])
+        return by_values(data, ("frequency", "T"), term)
+
+    @staticmethod
+    def _expected_purchases(params: Params, data: Arrays, *, future_t: Any) -> np.ndarray:
+        """Equation (10) of Fader, Hardie & Lee (2005): E[X(T, T+t) | x, t_x, T]."""
+        return BetaGeoModel._expected_purchases_if_alive(
+            params, data, future_t=future_t
+        ) * BetaGeoModel._p_alive(params, data)
 
     @staticmethod
     def _expected_purchases_new(params: Params, t: Any) -> np.ndarray:

@@ -183,12 +183,17 @@ def discounted_purchases_function(
     weights = weights * length / 2 * rate * np.exp(-rate * times)
     end_factor = math.exp(-rate * length)
 
+    # Models whose expectation is P(alive) x purchases-if-alive compute P(alive) once.
+    if_alive = getattr(model, "_expected_purchases_if_alive", None)
+    p_alive = getattr(model, "_p_alive", None)
+    inner = if_alive if if_alive is not None and p_alive is not None else expected_at
+
     def by_parts(params: Params, data: Arrays) -> np.ndarray:
-        total: Any = end_factor * expected_at(params, data, future_t=length)
+        total: Any = end_factor * inner(params, data, future_t=length)
         if rate > 0:
             for t, w in zip(times, weights, strict=True):
-                total = total + w * expected_at(params, data, future_t=float(t))
-        return total
+                total = total + w * inner(params, data, future_t=float(t))
+        return total * p_alive(params, data) if inner is if_alive else total  # type: ignore[misc]
 
     return by_parts
 

@@ -21,7 +21,8 @@ from scipy.special import gammaln, psi
 
 from lifevalue.errors import DataValidationError
 from lifevalue.models import _checks
-from lifevalue.models.base import Arrays, BaseModel, Params, by_value
+from lifevalue.models._arrays import by_value, cached
+from lifevalue.models.base import Arrays, BaseModel, Params
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class GammaGammaModel(BaseModel):
     param_names = ("p", "q", "gamma")
     fit_columns = ("frequency", "monetary_value")
     predict_columns = ("frequency", "monetary_value")
+    coded_columns = ("frequency",)
 
     def _rules(self) -> list[_checks.Rule]:
         return [
@@ -112,20 +114,33 @@ class GammaGammaModel(BaseModel):
         )
 
     def _log_likelihood_gradient(self, params: Params, data: Arrays) -> np.ndarray:
+        return self._log_likelihood_and_gradient(params, data)[1]
+
+    def _log_likelihood_and_gradient(
+        self, params: Params, data: Arrays
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # One pass for both: the log of gamma + x zbar is the only per-customer
+        # transcendental; log zbar is data and computed once.
         p, q, gamma = params["p"], params["q"], params["gamma"]
         x, z = data["frequency"], data["monetary_value"]
         px = p * x
-        log_total = np.log(gamma + x * z)
+        log_z = cached(data, "__log_monetary_value", lambda: np.log(z))
+        total = gamma + x * z
+        log_total = np.log(total)
+        by_x = by_value(
+            data, "frequency", lambda u: gammaln(p * u + q) - gammaln(p * u) + p * u * np.log(u)
+        )
+        ll = by_x - gammaln(q) + q * np.log(gamma) + (px - 1) * log_z - (px + q) * log_total
         psi_pxq = by_value(data, "frequency", lambda u: psi(p * u + q))
         d_p = x * (
             psi_pxq
             - by_value(data, "frequency", lambda u: psi(p * u) - np.log(u))
-            + np.log(z)
+            + log_z
             - log_total
         )
         d_q = psi_pxq - psi(q) + np.log(gamma) - log_total
-        d_gamma = q / gamma - (px + q) / (gamma + x * z)
-        return np.stack(np.broadcast_arrays(d_p, d_q, d_gamma))
+        d_gamma = q / gamma - (px + q) / total
+        return ll, np.stack(np.broadcast_arrays(d_p, d_q, d_gamma))
 
     # ------------------------------------------------------------------ predictions
 

@@ -21,7 +21,8 @@ from scipy.special import betainc, betaln, gammaln, hyp2f1, psi
 
 from lifevalue.errors import DataValidationError
 from lifevalue.models import _checks
-from lifevalue.models.base import Arrays, BaseModel, Params, by_value
+from lifevalue.models._arrays import by_value
+from lifevalue.models.base import Arrays, BaseModel, Params
 
 _NAMES = ("r", "alpha", "a", "b")
 # Within this of a = 1 the expectations' (a - 1) in a denominator is removable but

@@ -33,7 +33,8 @@ from scipy.special import (
 
 from lifevalue.errors import DataValidationError, InputError
 from lifevalue.models import _checks
-from lifevalue.models.base import Arrays, BaseModel, Params, by_value, by_values
+from lifevalue.models._arrays import by_value, by_values
+from lifevalue.models.base import Arrays, BaseModel, Params
 from lifevalue.units import continuous_discount_rate
 
 _NAMES = ("r", "alpha", "s", "beta")
@@ -124,11 +125,19 @@ class ParetoNBDModel(BaseModel):
         ``P(alive) (r+x)(beta+T) / ((alpha+T)(s-1)) [1 - ((beta+T)/(beta+T+t))^(s-1)]``,
         continuous through s = 1.
         """
+        return ParetoNBDModel._expected_purchases_if_alive(
+            params, data, future_t=future_t
+        ) * ParetoNBDModel._p_alive(params, data)
+
+    @staticmethod
+    def _expected_purchases_if_alive(
+        params: Params, data: Arrays, *, future_t: float
+    ) -> np.ndarray:
+        """Purchases in (T, T+t] of a customer alive at T (the expectation without P(alive))."""
         r, alpha, s, beta = (params[k] for k in _NAMES)
         x, T = data["frequency"], data["T"]
         scale = (r + x) * (beta + T) / (alpha + T)
-        remaining = _one_minus_power(s - 1.0, np.log1p(future_t / (beta + T)))
-        return scale * remaining * ParetoNBDModel._p_alive(params, data)
+        return scale * _one_minus_power(s - 1.0, np.log1p(future_t / (beta + T)))
 
     @staticmethod
     def _expected_purchases_new(params: Params, t: Any) -> np.ndarray:
