@@ -29,9 +29,6 @@ formula, so the libraries' fits compare), and the targets: at 1M customers, BG/N
 Pareto/NBD fits at least 20 times faster than both peers; at 10M, the fits within 30 s
 and the predictions (with intervals) within 60 s, each task's peak memory under 8 GB.
 
-The Pareto/NBD and Gamma-Gamma models are optional: tasks whose model is not in this
-lifevalue are reported as not available.
-
 Usage: ``python benchmarks/bench_models.py [--sizes cdnow,master,100k,1m,10m] [--reps 3]
 [--no-peers] [--peer-timeout 900]``
 """
@@ -61,8 +58,6 @@ TASKS = {
     "gg": "fit Gamma-Gamma",
     "predict": "predict (BG/NBD + GG)",
 }
-# The modules that register the optional models when imported.
-OPTIONAL_MODULES = {"pnbd": "lifevalue.models.pareto_nbd", "gg": "lifevalue.models.gamma_gamma"}
 MODEL_NAMES = {"bgnbd": "BG/NBD", "pnbd": "Pareto/NBD", "gg": "Gamma-Gamma"}
 # Peers' names of lifevalue's parameters, where they differ.
 PEER_NAMES = {"gamma": "v"}
@@ -171,21 +166,10 @@ def dataset(name: str, n: int | None) -> tuple[Path, dict[str, Any]]:
 
 
 def _model(name: str) -> Any:
-    """The lifevalue model class of ``name``, or None when this lifevalue does not have it."""
-    import importlib
-
-    from lifevalue.errors import InputError
+    """The lifevalue model class of ``name``."""
     from lifevalue.models import model_class
 
-    if name in OPTIONAL_MODULES:
-        try:
-            importlib.import_module(OPTIONAL_MODULES[name])
-        except ImportError:
-            return None
-    try:
-        return model_class(name)
-    except InputError:
-        return None
+    return model_class(name)
 
 
 def worker(task: str, path: str, models: str) -> None:
@@ -197,9 +181,6 @@ def worker(task: str, path: str, models: str) -> None:
     folder = Path(models)
     if task != "predict":
         cls = _model(task)
-        if cls is None:
-            emit({"unavailable": f"{MODEL_NAMES[task]} is not in this lifevalue"})
-            return
         start = time.perf_counter()
         model = cls().fit(frame)
         seconds = time.perf_counter() - start
@@ -237,7 +218,7 @@ def worker(task: str, path: str, models: str) -> None:
             "expected": expected_at - start,
             "alive": alive_at - expected_at,
             "clv": done - alive_at,
-            "spend": "Gamma-Gamma" if gg is not None else "monetary_value column (no Gamma-Gamma)",
+            "spend": "Gamma-Gamma",
             "predictions": {
                 "expected_purchases_mean": float(expected["expected_purchases"].mean()),
                 "p_alive_mean": float(alive.mean()),
@@ -250,12 +231,10 @@ def worker(task: str, path: str, models: str) -> None:
 
 
 def _fitted(name: str, frame: Any, folder: Path) -> Any:
-    """The fit a fit task saved, or a fresh one (untimed); None if the model is missing."""
+    """The fit a fit task saved, or a fresh one (untimed)."""
     from lifevalue.models import load_model
 
     cls = _model(name)
-    if cls is None:
-        return None
     saved = folder / f"{name}.json"
     return load_model(saved) if saved.is_file() else cls().fit(frame)
 
@@ -273,13 +252,6 @@ def _median_run(runs: list[Run]) -> Run:
     return best
 
 
-def _as_run(run: Run) -> Run:
-    """A worker that reported its model missing, as a failed run with that note."""
-    if run.ok and "unavailable" in run.timings:
-        return Run(run.label, False, note=f"not available: {run.timings['unavailable']}")
-    return run
-
-
 def measure(
     path: Path, n: int, reps: int, peers: bool, peer_timeout: float, timeout: float
 ) -> dict[str, dict[str, Run]]:
@@ -293,7 +265,7 @@ def measure(
             argv = [*me, "--worker", task, str(path), str(models)]
             runs = []
             for _ in range(reps):
-                runs.append(_as_run(run_task(label, argv, timeout=timeout)))
+                runs.append(run_task(label, argv, timeout=timeout))
                 if not runs[-1].ok:
                     break
             results["lifevalue"][task] = _median_run(runs)
@@ -330,8 +302,6 @@ def _cell(run: Run) -> str:
     if run.ok:
         return f"{run.timings['seconds']:.2f} s"
     note = run.note
-    if note.startswith("not available"):
-        return "n/a"
     if note.startswith("stopped"):
         return "timeout"
     if note.startswith("failed"):
@@ -417,14 +387,12 @@ def _agreement(info: dict[str, Any], path: Path, results: dict[str, dict[str, Ru
         cls = _model(task)
         for library, params in by_library.items():
             shown = "  ".join(f"{k} {_num(v)}" for k, v in params.items())
-            ll = ""
-            if cls is not None:
-                if frame is None:
-                    import pandas as pd
+            if frame is None:
+                import pandas as pd
 
-                    frame = pd.read_parquet(path)
-                value = _log_likelihood(cls, params, frame)
-                ll = f"   LL {value:,.2f}" if value is not None else ""
+                frame = pd.read_parquet(path)
+            value = _log_likelihood(cls, params, frame)
+            ll = f"   LL {value:,.2f}" if value is not None else ""
             print(f"    {MODEL_NAMES[task]:<12}{library:<19}{shown}{ll}")
     predictions = {
         lib: runs["predict"].timings["predictions"]
