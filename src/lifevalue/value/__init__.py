@@ -2,6 +2,35 @@
 
 from __future__ import annotations
 
+from lifevalue.value.offers import Offer, OfferPolicy, PolicyError, offer_counts
 from lifevalue.value.scores import SCORE_COLUMNS, Profit, score_customers
+from lifevalue.value.segments import (
+    RFM_SEGMENT_RULES,
+    breakdown,
+    concentration_curve,
+    gini_coefficient,
+    lifecycle_states,
+    rfm_scores,
+    rfm_segments,
+    value_concentration,
+    value_tiers,
+)
 
-__all__ = ["SCORE_COLUMNS", "Profit", "score_customers"]
+__all__ = [
+    "RFM_SEGMENT_RULES",
+    "SCORE_COLUMNS",
+    "Offer",
+    "OfferPolicy",
+    "PolicyError",
+    "Profit",
+    "breakdown",
+    "concentration_curve",
+    "gini_coefficient",
+    "lifecycle_states",
+    "offer_counts",
+    "rfm_scores",
+    "rfm_segments",
+    "score_customers",
+    "value_concentration",
+    "value_tiers",
+]
