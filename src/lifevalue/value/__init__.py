@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lifevalue.value.acquisition import acquisition_economics
 from lifevalue.value.offers import Offer, OfferPolicy, PolicyError, offer_counts
 from lifevalue.value.scores import SCORE_COLUMNS, Profit, score_customers
 from lifevalue.value.segments import (
@@ -23,6 +24,7 @@ __all__ = [
     "OfferPolicy",
     "PolicyError",
     "Profit",
+    "acquisition_economics",
     "breakdown",
     "concentration_curve",
     "gini_coefficient",
