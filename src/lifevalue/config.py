@@ -24,6 +24,21 @@
     unit = "weeks"                   # days | weeks | months | years
     occasion_period = "day"          # hour | day | week | month
 
+    [models]                         # optional
+    transaction_model = "auto"       # auto | bgnbd | mbgnbd | pnbd
+    holdout_weeks = 26               # auto: the best model on this last stretch of history
+
+    [value]                          # optional
+    margin_rate = 0.3                # gross margin where the log has no cost or margin
+    cost_to_serve = 2.0              # per order
+    annual_discount_rate = 0.1
+    horizon_months = 12
+    tiers = [0.05, 0.15, 0.30]       # top 5%, next 15%, next 30%, rest
+    level = 0.9                      # coverage of the CLV intervals
+    policy = "offers.toml"           # optional; default: the policy shipped with lifevalue
+    spend = "marketing_spend.csv"    # optional: date, channel, campaign, spend
+    customers = "customers.csv"      # optional: customer_id and attributes
+
     [engine]                         # optional
     memory_limit = "4GB"
     threads = 2
@@ -67,6 +82,29 @@ class SummaryConfig:
 
 
 @dataclass(frozen=True)
+class ModelsConfig:
+    """The ``[models]`` section: which transaction model scores the customers."""
+
+    transaction_model: str = "auto"
+    holdout_weeks: float = 26.0
+
+
+@dataclass(frozen=True)
+class ValueConfig:
+    """The ``[value]`` section: how predictions become net-profit values and decisions."""
+
+    margin_rate: float = 1.0
+    cost_to_serve: float = 0.0
+    annual_discount_rate: float = 0.1
+    horizon_months: float = 12.0
+    tiers: tuple[float, ...] = (0.05, 0.15, 0.30)
+    level: float = 0.9
+    policy: str | None = None
+    spend: str | None = None
+    customers: str | None = None
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     """The ``[engine]`` section: the DuckDB engine's resources."""
 
@@ -81,6 +119,8 @@ class Config:
 
     data: DataConfig = field(default_factory=DataConfig)
     summary: SummaryConfig = field(default_factory=SummaryConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    value: ValueConfig = field(default_factory=ValueConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
 
     @classmethod
@@ -95,7 +135,7 @@ class Config:
         cls, raw: Mapping[str, Any], *, base_dir: Path | None = None, where: str = "configuration"
     ) -> Config:
         """Build a configuration from plain data (a parsed TOML document)."""
-        _check_keys(raw, {"data", "summary", "engine"}, where, "")
+        _check_keys(raw, {"data", "summary", "models", "value", "engine"}, where, "")
         data = dict(raw.get("data") or {})
         _check_keys(data, {f.name for f in fields(DataConfig)}, where, "data")
         columns = ColumnMapping.from_dict(data.pop("columns", None))
@@ -107,9 +147,21 @@ class Config:
         _check_keys(summary, {f.name for f in fields(SummaryConfig)}, where, "summary")
         engine = dict(raw.get("engine") or {})
         _check_keys(engine, {f.name for f in fields(EngineConfig)}, where, "engine")
+        models = dict(raw.get("models") or {})
+        _check_keys(models, {f.name for f in fields(ModelsConfig)}, where, "models")
+        value = dict(raw.get("value") or {})
+        _check_keys(value, {f.name for f in fields(ValueConfig)}, where, "value")
+        for key in ("policy", "spend", "customers"):
+            given = value.get(key)
+            if given is not None and base_dir is not None and not Path(given).is_absolute():
+                value[key] = str(base_dir / given)
+        if "tiers" in value:
+            value["tiers"] = tuple(value["tiers"])
         return cls(
             data=DataConfig(source=source, columns=columns, csv=csv, **_strings(data)),
             summary=SummaryConfig(**_strings(summary)),
+            models=ModelsConfig(**models),
+            value=ValueConfig(**value),
             engine=EngineConfig(**engine),
         )
 

@@ -11,6 +11,7 @@ from rich.logging import RichHandler
 from lifevalue.cli import data as data_commands
 from lifevalue.cli import demo as demo_commands
 from lifevalue.cli import models as model_commands
+from lifevalue.cli import run as run_commands
 from lifevalue.cli.shared import err_console, print_error
 from lifevalue.errors import LifevalueError
 
@@ -26,6 +27,7 @@ app.command("summarize")(data_commands.summarize)
 app.command("fit")(model_commands.fit)
 app.command("predict")(model_commands.predict)
 app.command("compare")(model_commands.compare)
+app.command("run")(run_commands.run)
 app.command("demo")(demo_commands.demo)
 
 

@@ -1,0 +1,335 @@
+"""The one road: configuration in, every table of the analysis out.
+
+``run_analysis(config)`` validates the transaction log, summarises customers as of the
+scoring date, picks the transaction model on the last stretch of history (or takes the
+one configured), fits it and the spend model, scores every customer (net-profit CLV with
+intervals), and decides: value tiers, RFM segments, lifecycle states, offers, and the
+acquisition economics when a marketing-spend table is given. The CLI, the reports and
+the service call it; none of them re-implements a step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from lifevalue.config import Config
+from lifevalue.data import Engine, summarize, validate_transactions
+from lifevalue.data.validate import ValidationReport
+from lifevalue.errors import InputError
+from lifevalue.models import BaseModel, GammaGammaModel, model_class
+from lifevalue.models.compare import DEFAULT_MODELS, compare_models
+from lifevalue.value import (
+    OfferPolicy,
+    Profit,
+    acquisition_economics,
+    breakdown,
+    lifecycle_states,
+    rfm_segments,
+    score_customers,
+    value_concentration,
+    value_tiers,
+)
+
+logger = logging.getLogger(__name__)
+
+Step = Callable[[str], None]
+#: Attributes broken down in the segments table when the scores have them.
+BREAKDOWN_ATTRIBUTES: tuple[str, ...] = (
+    "value_tier",
+    "segment",
+    "lifecycle_state",
+    "acquisition_channel",
+    "region",
+    "age_band",
+)
+
+
+@dataclass
+class AnalysisResult:
+    """Everything one run produced.
+
+    Attributes
+    ----------
+    as_of
+        The scoring date (the end of the calibration period).
+    validation
+        What validation found: rows read, accepted and quarantined per reason.
+    scores
+        One row per customer: the score fields, ``value_tier``, ``segment``,
+        ``lifecycle_state``, ``offers`` and the customer's history and attributes.
+    tables
+        Every output table by name: ``scores``, ``segments`` (breakdowns), ``concentration``,
+        ``offers``, ``model_comparison``, ``acquisition`` (with a spend table), ...
+    transaction_model, spend_model
+        The fitted models.
+    """
+
+    as_of: str
+    validation: ValidationReport
+    scores: pd.DataFrame
+    tables: dict[str, pd.DataFrame]
+    transaction_model: BaseModel
+    spend_model: BaseModel | None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def headline(self) -> dict[str, Any]:
+        """The figures a manager reads first."""
+        scores = self.scores
+        total_future = float(scores["predicted_clv"].sum())
+        top = scores["predicted_clv"].nlargest(max(1, round(0.2 * len(scores)))).sum()
+        return {
+            "as_of": self.as_of,
+            "customers": len(scores),
+            "active_customers": int((scores["p_alive"] >= 0.5).sum()),
+            "customer_equity": float(scores["total_clv"].sum()),
+            "predicted_value": total_future,
+            "predicted_value_low": float(scores["predicted_clv_low"].sum()),
+            "predicted_value_high": float(scores["predicted_clv_high"].sum()),
+            "mean_predicted_clv": float(scores["predicted_clv"].mean()),
+            "top_20_percent_share": float(top / total_future) if total_future else float("nan"),
+            "transaction_model": self.transaction_model.model_name,
+        }
+
+    def write(self, out: str | Path) -> dict[str, Path]:
+        """Write every table as Parquet and CSV, all in ``lifevalue.duckdb``, and the models.
+
+        Returns the paths written, by name.
+        """
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        written: dict[str, Path] = {}
+        database = out / "lifevalue.duckdb"
+        database.unlink(missing_ok=True)
+        con = duckdb.connect(str(database))
+        try:
+            for name, table in self.tables.items():
+                flat = _flat(table)
+                flat.to_parquet(out / f"{name}.parquet", index=False)
+                flat.to_csv(out / f"{name}.csv", index=False)
+                con.register("frame", flat)
+                con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM frame')
+                con.unregister("frame")
+                written[name] = out / f"{name}.parquet"
+        finally:
+            con.close()
+        written["database"] = database
+        written["transaction_model"] = self.transaction_model.save(out / "transaction_model.json")
+        if self.spend_model is not None:
+            written["spend_model"] = self.spend_model.save(out / "spend_model.json")
+        (out / "run.json").write_text(
+            json.dumps(
+                {
+                    "headline": self.headline(),
+                    "validation": self.validation.as_dict(),
+                    "settings": self.settings,
+                },
+                indent=2,
+                default=str,
+            )
+        )
+        written["run"] = out / "run.json"
+        return written
+
+
+def run_analysis(
+    config: Config, *, engine: Engine | None = None, step: Step | None = None
+) -> AnalysisResult:
+    """Run the whole analysis the configuration describes.
+
+    Parameters
+    ----------
+    config
+        The configuration (``Config.from_toml("lifevalue.toml")``). The scoring date is
+        ``[summary] calibration_end``, else ``[data] observation_end``; transactions after
+        it are quarantined and counted.
+    engine
+        The SQL engine; by default one built from ``[engine]``.
+    step
+        Called with the name of each step as it starts (for progress displays).
+
+    Raises
+    ------
+    InputError
+        When the configuration lacks a source or a scoring date, or names a missing file.
+    """
+    say = step or (lambda label: logger.info("%s", label))
+    data, value = config.data, config.value
+    if not data.source:
+        raise InputError("The configuration has no [data] source: the transaction log to read.")
+    as_of = config.summary.calibration_end or data.observation_end
+    if not as_of:
+        raise InputError(
+            "No scoring date: set calibration_end in [summary] (or observation_end in [data])."
+        )
+    engine = engine or Engine(
+        database=config.engine.database,
+        memory_limit=config.engine.memory_limit,
+        threads=config.engine.threads,
+    )
+    say("Validating transactions")
+    validated = validate_transactions(
+        data.source,
+        columns=data.columns,
+        date_format=data.date_format,
+        observation_end=as_of,
+        returns=data.returns,
+        duplicates=data.duplicates,
+        currency=data.currency,
+        csv_options=data.csv,
+        engine=engine,
+    )
+    unit = config.summary.unit
+    say("Summarising customers")
+    summary = summarize(
+        validated,
+        calibration_end=as_of,
+        unit=unit,
+        occasion_period=config.summary.occasion_period,
+        acquisition=True,
+    ).to_pandas()
+    tables: dict[str, pd.DataFrame] = {}
+    name = config.models.transaction_model
+    if name == "auto":
+        say("Choosing the transaction model on the last weeks of history")
+        name, comparison = _choose_model(validated, as_of, config)
+        if comparison is not None:
+            tables["model_comparison"] = comparison.reset_index()
+    say(f"Fitting the {name} and spend models")
+    transactions = model_class(name)().fit(summary)
+    spend = GammaGammaModel().fit(summary) if (summary["frequency"] > 0).sum() >= 10 else None
+    say("Scoring customers")
+    scores = score_customers(
+        summary,
+        transactions,
+        spend,
+        profit=Profit(margin_rate=value.margin_rate, cost_to_serve=value.cost_to_serve),
+        horizon=value.horizon_months,
+        horizon_unit="months",
+        annual_discount_rate=value.annual_discount_rate,
+        level=value.level,
+        currency=validated.report.currency,
+    )
+    scores = _with_attributes(scores, value.customers)
+    say("Segmenting and deciding")
+    scores = scores.assign(
+        value_tier=value_tiers(scores, cuts=value.tiers, labels=_tier_labels(value.tiers)),
+        segment=rfm_segments(scores),
+        lifecycle_state=lifecycle_states(scores),
+    )
+    policy = (
+        OfferPolicy.from_toml(value.policy, fields=scores.columns)
+        if value.policy
+        else OfferPolicy.default(fields=scores.columns)
+    )
+    offers = policy.evaluate(scores)
+    per_customer = policy.evaluate(scores, per_customer=True)
+    scores = scores.assign(offers=per_customer["offers"].reindex(scores.index))
+    tables["scores"] = scores
+    tables["segments"] = pd.concat(
+        [
+            breakdown(scores, attribute).reset_index().rename(columns={attribute: "group"})
+            .assign(attribute=attribute)
+            for attribute in BREAKDOWN_ATTRIBUTES
+            if attribute in scores.columns
+        ],
+        ignore_index=True,
+    )  # fmt: skip
+    tables["concentration"] = value_concentration(scores)
+    tables["offers"] = offers
+    if value.spend:
+        say("Valuing acquisition channels")
+        spend_table = _read_table(value.spend, "marketing spend")
+        keys = [k for k in ("acquisition_channel", "acquisition_campaign") if k in scores.columns]
+        if keys:
+            tables["acquisition"] = acquisition_economics(scores, spend_table, by=keys[:1])
+            if len(keys) > 1:
+                tables["acquisition_campaigns"] = acquisition_economics(
+                    scores, spend_table, by=keys
+                )
+    return AnalysisResult(
+        as_of=str(pd.Timestamp(as_of).date()),
+        validation=validated.report,
+        scores=scores,
+        tables=tables,
+        transaction_model=transactions,
+        spend_model=spend,
+        settings={
+            "transaction_model": name,
+            "unit": unit,
+            "margin_rate": value.margin_rate,
+            "cost_to_serve": value.cost_to_serve,
+            "annual_discount_rate": value.annual_discount_rate,
+            "horizon_months": value.horizon_months,
+            "tiers": list(value.tiers),
+            "policy": value.policy or "default",
+        },
+    )
+
+
+def _choose_model(validated: Any, as_of: str, config: Config) -> tuple[str, pd.DataFrame | None]:
+    """The best model by holdout MAE on the last ``holdout_weeks`` before the scoring date."""
+    weeks = config.models.holdout_weeks
+    cut = pd.Timestamp(as_of) - pd.Timedelta(weeks=weeks)
+    try:
+        holdout = summarize(
+            validated, calibration_end=str(cut.date()), unit=config.summary.unit
+        ).to_pandas()
+        result = compare_models(holdout, models=DEFAULT_MODELS)
+    except InputError as exc:
+        # Too little history before the cut: fall back on the BG/NBD and say why.
+        logger.warning("Model choice skipped (%s); using the BG/NBD.", exc)
+        return "bgnbd", None
+    return result.best, result.table
+
+
+def _tier_labels(cuts: tuple[float, ...]) -> tuple[str, ...]:
+    names = ("top", "high", "medium", "low")
+    if len(cuts) == 3:
+        return names
+    return tuple(f"tier {i + 1}" for i in range(len(cuts) + 1))
+
+
+def _with_attributes(scores: pd.DataFrame, path: str | None) -> pd.DataFrame:
+    if "first_purchase_date" in scores.columns:
+        months = pd.to_datetime(scores["first_purchase_date"]).dt.to_period("M").astype(str)
+        scores = scores.assign(acquisition_month=months)
+    if not path:
+        return scores
+    customers = _read_table(path, "customers")
+    if "customer_id" not in customers.columns:
+        raise InputError(f"The customers table {path!r} has no customer_id column.")
+    customers = customers.astype({"customer_id": scores.index.dtype}, errors="ignore")
+    extra = [c for c in customers.columns if c != "customer_id" and c not in scores.columns]
+    attrs = scores.attrs
+    joined = scores.join(customers.set_index("customer_id")[extra], how="left")
+    joined.attrs = attrs
+    return joined
+
+
+def _read_table(path: str, what: str) -> pd.DataFrame:
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"The {what} file {path!r} does not exist.")
+    if file.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(file)
+    return pd.read_csv(file)
+
+
+def _flat(table: pd.DataFrame) -> pd.DataFrame:
+    """A table with its index as columns and types every output format takes."""
+    flat = (
+        table.reset_index() if table.index.name or isinstance(table.index, pd.MultiIndex) else table
+    )
+    flat = flat.copy()
+    for column in flat.columns:
+        if isinstance(flat[column].dtype, pd.CategoricalDtype | pd.PeriodDtype):
+            flat[column] = flat[column].astype(str)
+    return flat

@@ -1,0 +1,82 @@
+"""The one road on a simulated business whose truth is known."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from tests.test_cli import run
+
+from lifevalue.config import Config
+from lifevalue.data.simulate import simulate_business
+from lifevalue.errors import InputError
+from lifevalue.pipeline import run_analysis
+
+
+@pytest.fixture(scope="module")
+def business(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    folder = tmp_path_factory.mktemp("business")
+    simulated = simulate_business(n_customers=2500, seed=11)
+    simulated.transactions.to_csv(folder / "transactions.csv", index=False)
+    simulated.spend.to_csv(folder / "marketing_spend.csv", index=False)
+    simulated.customers[["customer_id", "region", "age_band"]].to_csv(
+        folder / "customers.csv", index=False
+    )
+    (folder / "lifevalue.toml").write_text(
+        """
+[data]
+source = "transactions.csv"
+[summary]
+calibration_end = "2024-12-31"
+[value]
+margin_rate = 0.4
+cost_to_serve = 1.5
+spend = "marketing_spend.csv"
+customers = "customers.csv"
+"""
+    )
+    return folder, simulated
+
+
+def test_run_analysis_scores_segments_and_values_channels(business) -> None:
+    folder, simulated = business
+    result = run_analysis(Config.from_toml(folder / "lifevalue.toml"))
+    scores = result.scores
+    report = result.validation
+    assert report.rows_read == len(simulated.transactions)
+    assert report.accepted + report.quarantined_total == report.rows_read
+    assert {"value_tier", "segment", "lifecycle_state", "offers", "region"} <= set(scores.columns)
+    assert scores["predicted_clv"].notna().all()
+    # The channel whose simulated customers are worth most per head comes out on top.
+    truth = simulated.customers.assign(value=lambda c: c["lam"] * c["mean_spend"])
+    best_true = truth.groupby("acquisition_channel")["value"].mean().idxmax()
+    acquisition = result.tables["acquisition"].set_index("acquisition_channel")
+    assert acquisition["mean_clv_12m"].idxmax() == best_true
+    assert acquisition["new_customers"].sum() == len(scores)
+    # Customers the simulation knows are gone score lower P(alive) than those alive.
+    truth_ids = simulated.customers.assign(customer_id=lambda c: c["customer_id"].astype(str))
+    alive = truth_ids.set_index("customer_id")["alive_at_end"].reindex(scores.index)
+    assert scores.loc[alive, "p_alive"].mean() > scores.loc[~alive, "p_alive"].mean() + 0.2
+    assert result.headline()["customers"] == len(scores)
+
+
+def test_run_command_writes_every_table(capsys, business, tmp_path: Path) -> None:
+    folder, _ = business
+    code, out, _ = run(capsys, "run", "--config", folder / "lifevalue.toml", "--out", tmp_path)
+    assert code == 0, out
+    for name in ("scores", "segments", "offers", "acquisition", "concentration"):
+        assert (tmp_path / f"{name}.parquet").is_file() and (tmp_path / f"{name}.csv").is_file()
+    with duckdb.connect(str(tmp_path / "lifevalue.duckdb"), read_only=True) as con:
+        stored = con.execute("SELECT count(*) FROM scores").fetchone()[0]
+    assert stored == len(pd.read_parquet(tmp_path / "scores.parquet"))
+    assert "Acquisition channels" in out and "Value tiers" in out
+
+
+def test_missing_pieces_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no \\[data\\] source"):
+        run_analysis(Config())
+    config = Config.from_dict({"data": {"source": str(tmp_path / "x.csv")}})
+    with pytest.raises(InputError, match="No scoring date"):
+        run_analysis(config)
