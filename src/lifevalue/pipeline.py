@@ -22,6 +22,7 @@ import pandas as pd
 
 from lifevalue.config import Config
 from lifevalue.data import Engine, summarize, validate_transactions
+from lifevalue.data.timing import purchase_timing
 from lifevalue.data.validate import ValidationReport
 from lifevalue.errors import InputError
 from lifevalue.models import BaseModel, GammaGammaModel, model_class
@@ -36,6 +37,12 @@ from lifevalue.value import (
     score_customers,
     value_concentration,
     value_tiers,
+)
+from lifevalue.value.timing import (
+    best_contact_times,
+    churn_triggers,
+    contact_plan,
+    peak_periods,
 )
 
 logger = logging.getLogger(__name__)
@@ -232,6 +239,13 @@ def run_analysis(
     offers = policy.evaluate(scores)
     per_customer = policy.evaluate(scores, per_customer=True)
     scores = scores.assign(offers=per_customer["offers"].reindex(scores.index))
+    say("Timing contacts")
+    timing = purchase_timing(validated, until=as_of)
+    best = best_contact_times(timing.customers, timing.population)
+    scores = scores.join(best[["best_contact_weekday", "best_contact_hour"]], how="left")
+    tables["peak_periods"] = peak_periods(timing.population)
+    tables["churn_triggers"] = churn_triggers(scores)
+    tables["contact_plan"] = contact_plan(scores, scores["value_tier"])
     tables["scores"] = scores
     tables["segments"] = pd.concat(
         [
