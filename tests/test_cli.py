@@ -158,6 +158,11 @@ def test_demo_runs_on_the_bundled_data(capsys, tmp_path):
     assert (values["clv_low"] <= values["clv"]).all()
     assert (values["clv"] <= values["clv_high"]).all()
     assert values["p_alive"].between(0, 1).all()
+    business = tmp_path / "demo" / "business"
+    assert (business / "lifevalue.toml").is_file()
+    scores = pd.read_parquet(business / "results" / "scores.parquet")
+    assert {"predicted_clv", "value_tier", "segment", "offers"} <= set(scores.columns)
+    assert "Acquisition channels" in out
 
 
 def test_the_installed_entry_point(log):

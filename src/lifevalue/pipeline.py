@@ -38,6 +38,7 @@ from lifevalue.value import (
     value_concentration,
     value_tiers,
 )
+from lifevalue.value.forecast import revenue_forecast
 from lifevalue.value.timing import (
     best_contact_times,
     churn_triggers,
@@ -246,6 +247,16 @@ def run_analysis(
     tables["peak_periods"] = peak_periods(timing.population)
     tables["churn_triggers"] = churn_triggers(scores)
     tables["contact_plan"] = contact_plan(scores, scores["value_tier"])
+    say("Forecasting the existing customers' revenue")
+    tables["forecast"] = revenue_forecast(
+        summary,
+        transactions,
+        spend,
+        periods=12,
+        period="months",
+        margin=pd.Series(scores["margin_share"].to_numpy(), index=summary["customer_id"]),
+        level=value.level,
+    ).reset_index()
     tables["scores"] = scores
     tables["segments"] = pd.concat(
         [

@@ -10,11 +10,15 @@ import typer
 
 from lifevalue.cli import shared
 from lifevalue.cli.models import print_comparison, print_fit
+from lifevalue.cli.run import print_result
 from lifevalue.cli.shared import console
+from lifevalue.config import Config
 from lifevalue.data import Engine, datasets, summarize, validate_transactions
+from lifevalue.data.simulate import simulate_business
 from lifevalue.models import GammaGammaModel
 from lifevalue.models.clv import customer_lifetime_value
 from lifevalue.models.compare import compare_models
+from lifevalue.pipeline import run_analysis
 
 
 def demo(
@@ -64,10 +68,52 @@ def demo(
         f"{values['clv_high'].sum():,.0f} summing the customers' bounds)",
         highlight=False,
     )
+    business = _simulated_business(out / "business", engine)
     console.print(
         f"\nResults in [bold]{out}[/]: cdnow_summary.parquet and .csv (one row per customer), "
         "cdnow_validation.json (what validation found), cdnow_quarantine.csv (rows set aside), "
         f"cdnow_model_comparison.csv, cdnow_{best.model_name}.json and cdnow_gg.json (the models), "
-        "cdnow_clv.csv (P(alive), expected purchases and 12-month CLV with intervals).",
+        "cdnow_clv.csv (P(alive), expected purchases and 12-month CLV with intervals); "
+        f"{business}: a simulated shop's log, spend and customers, its lifevalue.toml, and "
+        "results/ with every table of `lifevalue run` (Parquet, CSV, lifevalue.duckdb).",
         highlight=False,
     )
+
+
+# A shop with channels, campaigns, spend, regions and timestamps, in the files a user has.
+_CONFIG = """\
+[data]
+source = "transactions.csv"
+
+[summary]
+calibration_end = "2024-12-31"
+unit = "weeks"
+
+[value]
+margin_rate = 0.4
+cost_to_serve = 1.5
+annual_discount_rate = 0.1
+horizon_months = 12
+spend = "marketing_spend.csv"
+customers = "customers.csv"
+"""
+
+
+def _simulated_business(folder: Path, engine: Engine) -> Path:
+    """Simulate a shop, write its files and configuration, and run the pipeline on them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    console.rule("A simulated shop: 3,000 customers from six channels, 2023-2024")
+    with shared.progress(engine) as step:
+        step("Simulating a shop")
+        shop = simulate_business(n_customers=3000, seed=2024)
+        shop.transactions.to_csv(folder / "transactions.csv", index=False)
+        shop.spend.to_csv(folder / "marketing_spend.csv", index=False)
+        shop.customers[["customer_id", "region", "age_band"]].to_csv(
+            folder / "customers.csv", index=False
+        )
+        (folder / "lifevalue.toml").write_text(_CONFIG)
+        result = run_analysis(Config.from_toml(folder / "lifevalue.toml"), engine=engine, step=step)
+        step("Writing the results")
+        result.write(folder / "results")
+    print_result(result)
+    return folder

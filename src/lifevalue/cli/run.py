@@ -55,6 +55,15 @@ def print_result(result: AnalysisResult) -> None:
         f"{head['top_20_percent_share']:.0%} of it.",
         highlight=False,
     )
+    if "forecast" in result.tables:
+        forecast = result.tables["forecast"]
+        console.print(
+            f"Existing customers over the next {len(forecast)} months: "
+            f"{forecast['expected_orders'].sum():,.0f} orders, revenue "
+            f"{forecast['expected_revenue'].sum():,.0f}, margin "
+            f"{forecast['expected_margin'].sum():,.0f}.",
+            highlight=False,
+        )
     segments = result.tables["segments"]
     tiers = segments[segments["attribute"] == "value_tier"]
     table = Table(title="Value tiers")
