@@ -50,7 +50,9 @@ def test_run_analysis_scores_segments_and_values_channels(business) -> None:
     assert {"value_tier", "segment", "lifecycle_state", "offers", "region"} <= set(scores.columns)
     assert scores["predicted_clv"].notna().all()
     assert scores["best_contact_weekday"].notna().all()
-    assert {"churn_triggers", "contact_plan", "peak_periods", "forecast"} <= set(result.tables)
+    assert {"churn_triggers", "contact_plan", "peak_periods", "forecast", "drivers"} <= set(
+        result.tables
+    )
     forecast = result.tables["forecast"]
     assert len(forecast) == 12 and (forecast["expected_orders"] > 0).all()
     # The channel whose simulated customers are worth most per head comes out on top.

@@ -38,6 +38,7 @@ from lifevalue.value import (
     value_concentration,
     value_tiers,
 )
+from lifevalue.value.drivers import group_differences
 from lifevalue.value.forecast import revenue_forecast
 from lifevalue.value.timing import (
     best_contact_times,
@@ -268,6 +269,9 @@ def run_analysis(
         ignore_index=True,
     )  # fmt: skip
     tables["concentration"] = value_concentration(scores)
+    drivers = [c for c in ("acquisition_channel", "region", "age_band") if c in scores.columns]
+    if drivers:
+        tables["drivers"] = group_differences(scores, drivers)
     tables["offers"] = offers
     if value.spend:
         say("Valuing acquisition channels")
