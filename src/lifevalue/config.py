@@ -34,6 +34,7 @@
     annual_discount_rate = 0.1
     horizon_months = 12
     tiers = [0.05, 0.15, 0.30]       # top 5%, next 15%, next 30%, rest
+    category_margins = { books = 0.35, music = 0.25 }   # optional; others: margin_rate
     level = 0.9                      # coverage of the CLV intervals
     policy = "offers.toml"           # optional; default: the policy shipped with lifevalue
     spend = "marketing_spend.csv"    # optional: date, channel, campaign, spend
@@ -98,6 +99,7 @@ class ValueConfig:
     annual_discount_rate: float = 0.1
     horizon_months: float = 12.0
     tiers: tuple[float, ...] = (0.05, 0.15, 0.30)
+    category_margins: dict[str, float] | None = None
     level: float = 0.9
     policy: str | None = None
     spend: str | None = None

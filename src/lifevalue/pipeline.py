@@ -203,6 +203,8 @@ def run_analysis(
         unit=unit,
         occasion_period=config.summary.occasion_period,
         acquisition=True,
+        category_margins=value.category_margins,
+        default_margin_rate=value.margin_rate if value.category_margins else None,
     ).to_pandas()
     tables: dict[str, pd.DataFrame] = {}
     name = config.models.transaction_model

@@ -300,3 +300,25 @@ def test_simulated_business_summary_holds_together(engine):
     assert summary.accounting["rows_accepted"] == accepted
     excluded = summary.accounting["rows_of_excluded_customers"]
     assert summary.accounting["rows_in_summary"] + excluded == accepted
+
+
+def test_margins_per_category(write_text, engine) -> None:
+    log = write_text(
+        """
+        customer_id,timestamp,amount,category
+        a,2024-01-05,100,books
+        a,2024-02-05,50,music
+        b,2024-01-07,10,toys
+        """
+    )
+    rates = {"books": 0.4, "music": 0.2}
+    summary = summarize(
+        log, calibration_end="2024-03-01", category_margins=rates, default_margin_rate=0.1,
+        engine=engine,
+    ).to_pandas().set_index("customer_id")  # fmt: skip
+    assert summary.loc["a", "historic_margin"] == pytest.approx(100 * 0.4 + 50 * 0.2)
+    assert summary.loc["b", "historic_margin"] == pytest.approx(10 * 0.1)
+    with pytest.raises(InputError, match="No margin rate for the categories 'toys'"):
+        summarize(log, calibration_end="2024-03-01", category_margins=rates, engine=engine)
+    with pytest.raises(InputError, match="margin rate of 'books' must be a number between 0"):
+        summarize(log, calibration_end="2024-03-01", category_margins={"books": 4}, engine=engine)

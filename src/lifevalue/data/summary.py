@@ -337,6 +337,8 @@ def summarize(
     unit: TimeUnit | str = TimeUnit.WEEKS,
     occasion_period: OccasionPeriod | str = OccasionPeriod.DAY,
     acquisition: bool = False,
+    category_margins: Mapping[str, float] | None = None,
+    default_margin_rate: float | None = None,
     columns: ColumnMapping | Mapping[str, str] | None = None,
     date_format: str | None = None,
     returns: ReturnsPolicy | str = ReturnsPolicy.NET,
@@ -365,6 +367,12 @@ def summarize(
     occasion_period
         Records of one customer within one such period (hour, day (default), week, month)
         form one purchase occasion.
+    category_margins, default_margin_rate
+        Gross-margin rates per product category (``{"books": 0.35}``) for logs with a
+        category but no cost or margin column: ``historic_margin`` is then each row's
+        amount times its category's rate, and ``default_margin_rate`` covers categories
+        not listed (without it an unlisted category is an error, so no revenue silently
+        counts as margin-free).
     acquisition
         Add each customer's acquisition channel and campaign (those of their first order)
         when the log has them. Off by default: picking each occasion's first label makes
@@ -424,6 +432,8 @@ def summarize(
         TimeUnit.parse(unit),
         OccasionPeriod.parse(occasion_period),
         acquisition=acquisition,
+        category_margins=_check_rates(category_margins, default_margin_rate),
+        default_margin_rate=default_margin_rate,
     ).run()
 
 
@@ -437,9 +447,13 @@ class _Summarizer:
         period: OccasionPeriod,
         *,
         acquisition: bool,
+        category_margins: Mapping[str, float] | None = None,
+        default_margin_rate: float | None = None,
     ) -> None:
         self.validated = validated
         self.roles = set(validated.accepted.columns)
+        self.category_margins = dict(category_margins or {})
+        self.default_margin_rate = default_margin_rate
         if not acquisition:
             self.roles -= {"channel", "campaign"}
         self.cal = cal
@@ -534,6 +548,19 @@ class _Summarizer:
             value_hold=_when(hold_occ, value_all).sum(),
         )
 
+    def _check_categories(self, a: ibis.Table) -> None:
+        """Without a default rate, every category sold must have a margin rate."""
+        if self.default_margin_rate is not None:
+            return
+        sold = a.select("category").distinct().to_pyarrow().column(0).to_pylist()
+        unlisted = sorted(str(c) for c in sold if c not in self.category_margins)
+        if unlisted:
+            raise InputError(
+                f"No margin rate for the categories {', '.join(map(repr, unlisted[:10]))}"
+                f"{' and more' if len(unlisted) > 10 else ''}: add them to the category "
+                "margins or give a default margin rate."
+            )
+
     def _row_figures(self, a: ibis.Table) -> ibis.Table:
         """Per customer, from the rows: revenue, margin, units, orders, returns, extent."""
         rp = a.timestamp.truncate(self._unit)
@@ -548,6 +575,10 @@ class _Summarizer:
         }
         if "margin" in self.roles:
             aggs["historic_margin"] = _when(in_cal, a.margin).sum()
+        elif self.category_margins and "category" in self.roles:
+            self._check_categories(a)
+            rate = a.category.substitute(self.category_margins, else_=self.default_margin_rate)
+            aggs["historic_margin"] = _when(in_cal, a.amount * rate).sum()
         if "quantity" in self.roles:
             aggs["total_quantity"] = _when(in_cal, a.quantity).sum()
         if self.validated.report.returns > 0:
@@ -659,6 +690,19 @@ class _Summarizer:
 
 
 _NONE = "\u2400"  # a stand-in for an empty label (min_by skips nulls)
+
+
+def _check_rates(
+    rates: Mapping[str, float] | None, default: float | None
+) -> dict[str, float] | None:
+    if rates is None:
+        return None
+    for name, rate in [*rates.items(), *([("default", default)] if default is not None else [])]:
+        if not (isinstance(rate, int | float) and 0 <= rate <= 1):
+            raise InputError(
+                f"The margin rate of {name!r} must be a number between 0 and 1. Got {rate!r}."
+            )
+    return {str(k): float(v) for k, v in rates.items()}
 
 
 def _when(condition: ibis.Value, value: Any) -> ibis.Value:
