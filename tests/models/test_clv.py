@@ -95,3 +95,20 @@ def test_infinite_horizon_needs_a_closed_form(model: BetaGeoModel, cdnow: pd.Dat
         customer_lifetime_value(model, cdnow.head(3), horizon=None)
     with pytest.raises(InputError, match="horizon must be a number > 0"):
         customer_lifetime_value(model, cdnow.head(3), horizon=-1)
+
+
+def test_infinite_horizon_is_the_pareto_nbd_dert(cdnow: pd.DataFrame) -> None:
+    from lifevalue.models import ParetoNBDModel
+
+    pnbd = ParetoNBDModel().fit(cdnow)
+    few = cdnow.head(20)
+    values = customer_lifetime_value(pnbd, few, spend=10.0, horizon=None, margin=0.5)
+    dert = pnbd.discounted_expected_transactions(few, annual_discount_rate=0.1)
+    np.testing.assert_allclose(values["clv"], 0.5 * 10.0 * dert.to_numpy(), rtol=1e-12)
+    # Long finite horizons approach it from below: 20 years short of it, 200 years on it.
+    short = customer_lifetime_value(pnbd, few, spend=10.0, horizon=20, horizon_unit="years",
+                                    margin=0.5)  # fmt: skip
+    assert (short["clv"] < values["clv"]).all()
+    long = customer_lifetime_value(pnbd, few, spend=10.0, horizon=200, horizon_unit="years",
+                                   margin=0.5)  # fmt: skip
+    np.testing.assert_allclose(long["clv"], values["clv"], rtol=1e-6)

@@ -12,16 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy.special import betaln, expit, gammaln, hyp2f1, psi
 
-from lifevalue.errors import DataValidationError
-from lifevalue.models import _checks
 from lifevalue.models._arrays import by_value, by_values
-from lifevalue.models.base import Arrays, BaseModel, Params
+from lifevalue.models._repeat import RepeatPurchaseModel
+from lifevalue.models.base import Arrays, Params
 
 
-class BetaGeoModel(BaseModel):
+class BetaGeoModel(RepeatPurchaseModel):
     """BG/NBD model (Fader, Hardie & Lee 2005) for non-contractual, continuous-time purchasing.
 
     Reads ``frequency`` (x, repeat purchases), ``recency`` (t_x, time of the last
@@ -31,27 +29,12 @@ class BetaGeoModel(BaseModel):
 
     model_name = "bgnbd"
     param_names = ("r", "alpha", "a", "b")
-
-    def _rules(self) -> list[_checks.Rule]:
-        return [
-            *_checks.non_negative("frequency", "recency", "T"),
-            *_checks.integer("frequency"),
-            _checks.not_above("recency", "T"),
-            _checks.zero_with("recency", "frequency"),
-        ]
-
-    def _check_dataset(self, data: Arrays, weights: np.ndarray) -> None:
-        if not np.any((data["frequency"] > 0) & (weights > 0)):
-            raise DataValidationError(
-                f"{type(self).__name__} needs some customers with repeat purchases; every "
-                "customer in this summary has frequency 0, so the purchase rate and the "
-                "dropout cannot be told apart.",
-                rule="no_repeat_buyers",
-            )
+    # Customers leave only right after a purchase: P(alive) is defined at T.
+    alive_after_T = False
 
     def _initial_params(self, data: Arrays, weights: np.ndarray) -> dict[str, float]:
-        rate = float(weights @ data["frequency"]) / max(float(weights @ data["T"]), 1e-9)
-        return {"r": 1.0, "alpha": 1.0 / max(rate, 1e-6), "a": 1.0, "b": 1.0}
+        rate = self._purchase_rate_start(data, weights)
+        return {"r": 1.0, "alpha": 1.0 / rate, "a": 1.0, "b": 1.0}
 
     @staticmethod
     def _terms(params: Params, data: Arrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -167,7 +150,7 @@ class BetaGeoModel(BaseModel):
         return (a + b - 1) / (a - 1) * tail
 
     @staticmethod
-    def _purchase_pmf(params: Params, k: Any, t: float) -> np.ndarray:
+    def _probability_of_purchases(params: Params, k: Any, *, t: float) -> np.ndarray:
         """Equation (8): P(X(t) = k) for a customer acquired at time 0."""
         r, alpha, a, b = (params[k_] for k_ in ("r", "alpha", "a", "b"))
         k = np.asarray(k, dtype=float)
@@ -193,48 +176,3 @@ class BetaGeoModel(BaseModel):
             0.0,
         )
         return np.clip(still + dropped, 0.0, 1.0)
-
-    def expected_purchases_new_customer(self, *, t: Any) -> Any:
-        """Expected purchases of a newly acquired customer in their first ``t`` units.
-
-        Parameters
-        ----------
-        t
-            Time since the first purchase, in the model's time unit (a number or array).
-        """
-        self._check_fitted()
-        out = self._expected_purchases_new(self.params_, t)
-        return float(out) if np.ndim(out) == 0 else out
-
-    def probability_of_purchases(self, k: Any, *, t: float) -> np.ndarray:
-        """P(X(t) = k): probability a new customer makes ``k`` repeat purchases in ``t`` units.
-
-        Parameters
-        ----------
-        k
-            Numbers of purchases (integers >= 0).
-        t
-            Length of the period since the first purchase, in the model's time unit.
-        """
-        self._check_fitted()
-        _checks.check_horizon(t, "t", scalar=True)
-        return self._purchase_pmf(self.params_, _checks.check_counts(k), float(t))
-
-    def probability_alive(self, summary: pd.DataFrame) -> pd.Series:
-        """P(alive) at the end of observation, per customer (equation 11)."""
-        return self._predict(self._p_alive, summary, name="p_alive")
-
-    def expected_purchases(self, summary: pd.DataFrame, *, future_t: float) -> pd.Series:
-        """Expected purchases in (T, T + future_t], per customer, in the summary's unit."""
-        return self._predict(
-            self._expected_purchases, summary, name="expected_purchases", future_t=future_t
-        )
-
-    def expected_purchases_interval(
-        self, summary: pd.DataFrame, *, future_t: float, level: float = 0.9, **kwargs: Any
-    ) -> pd.DataFrame:
-        """Expected purchases with a parameter-uncertainty interval (``_low``, ``_high``)."""
-        return self._predict_interval(
-            self._expected_purchases, summary, name="expected_purchases", level=level,
-            future_t=future_t, **kwargs,
-        )  # fmt: skip

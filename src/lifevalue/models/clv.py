@@ -10,10 +10,11 @@ For continuous-time models the discounted purchases
          = exp(-delta H) E(H) + delta int_0^H exp(-delta t) E(t) dt
 
 (integration by parts of the expected cumulative purchases E(t)) are computed with
-Gauss-Legendre quadrature, which is exact to many digits for the smooth E(t) of these
-models at a handful of evaluations. Discrete-time models discount each period's expected
-purchases at the period's end. Without a horizon, the model's closed-form discounted
-expected residual transactions (DERT) are used, where the model has them.
+composite Gauss-Legendre quadrature, six nodes per year of horizon, which is exact to
+many digits for the smooth E(t) of these models at a handful of evaluations.
+Discrete-time models discount each period's expected purchases at the period's end.
+Without a horizon, the model's closed-form discounted expected residual transactions
+(DERT) are used, where the model has them.
 
 Intervals come from the estimation uncertainty of both models' parameters (independent
 estimates), see :mod:`lifevalue.models._uncertainty`.
@@ -34,8 +35,10 @@ from lifevalue.models.base import Arrays, BaseModel, Params, _check_level
 from lifevalue.units import TimeUnit, continuous_discount_rate
 
 SpendLike = BaseModel | pd.Series | float | None
-#: Gauss-Legendre nodes for the discounting integral.
+#: Gauss-Legendre nodes per panel of the discounting integral.
 QUADRATURE_NODES = 6
+#: Most panels (a panel covers a year of horizon, or more beyond this many years).
+MAX_PANELS = 60
 
 
 def customer_lifetime_value(
@@ -178,9 +181,15 @@ def discounted_purchases_function(
             return total
 
         return by_period
-    nodes, weights = np.polynomial.legendre.leggauss(QUADRATURE_NODES)
-    times = (nodes + 1) * length / 2
-    weights = weights * length / 2 * rate * np.exp(-rate * times)
+    # Composite Gauss-Legendre: one panel per year of horizon (at most MAX_PANELS), so
+    # long horizons are integrated as accurately as short ones.
+    years = TimeUnit.parse(unit).convert(length, TimeUnit.YEARS)
+    panels = int(min(MAX_PANELS, max(1, math.ceil(years - 1e-9))))
+    nodes, unit_weights = np.polynomial.legendre.leggauss(QUADRATURE_NODES)
+    edges = np.linspace(0.0, length, panels + 1)
+    half = np.diff(edges) / 2
+    times = ((nodes[None, :] + 1) * half[:, None] + edges[:-1, None]).ravel()
+    weights = (unit_weights[None, :] * half[:, None]).ravel() * rate * np.exp(-rate * times)
     end_factor = math.exp(-rate * length)
 
     # Models whose expectation is P(alive) x purchases-if-alive compute P(alive) once.

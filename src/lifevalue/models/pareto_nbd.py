@@ -31,10 +31,10 @@ from scipy.special import (
     xlogy,
 )
 
-from lifevalue.errors import DataValidationError, InputError
-from lifevalue.models import _checks
+from lifevalue.errors import InputError
 from lifevalue.models._arrays import by_value, by_values
-from lifevalue.models.base import Arrays, BaseModel, Params
+from lifevalue.models._repeat import RepeatPurchaseModel
+from lifevalue.models.base import Arrays, Params
 from lifevalue.units import continuous_discount_rate
 
 _NAMES = ("r", "alpha", "s", "beta")
@@ -46,7 +46,7 @@ _GL_NODES, _GL_WEIGHTS = roots_legendre(400)
 _DROP = 50.0
 
 
-class ParetoNBDModel(BaseModel):
+class ParetoNBDModel(RepeatPurchaseModel):
     """Pareto/NBD model (Schmittlein, Morrison & Colombo 1987) of non-contractual purchasing.
 
     Reads ``frequency`` (x, repeat purchases), ``recency`` (t_x, time of the last
@@ -62,27 +62,10 @@ class ParetoNBDModel(BaseModel):
     model_name = "pnbd"
     param_names = _NAMES
 
-    def _rules(self) -> list[_checks.Rule]:
-        return [
-            *_checks.non_negative("frequency", "recency", "T"),
-            *_checks.integer("frequency"),
-            _checks.not_above("recency", "T"),
-            _checks.zero_with("recency", "frequency"),
-        ]
-
-    def _check_dataset(self, data: Arrays, weights: np.ndarray) -> None:
-        if not np.any((data["frequency"] > 0) & (weights > 0)):
-            raise DataValidationError(
-                f"{type(self).__name__} needs some customers with repeat purchases; every "
-                "customer in this summary has frequency 0, so the purchase rate and the "
-                "dropout rate cannot be told apart.",
-                rule="no_repeat_buyers",
-            )
-
     def _initial_params(self, data: Arrays, weights: np.ndarray) -> dict[str, float]:
-        rate = float(weights @ data["frequency"]) / max(float(weights @ data["T"]), 1e-9)
+        rate = self._purchase_rate_start(data, weights)
         mean_t = float(weights @ data["T"]) / max(float(weights.sum()), 1e-9)
-        return {"r": 1.0, "alpha": 1.0 / max(rate, 1e-6), "s": 1.0, "beta": max(mean_t, 1e-3)}
+        return {"r": 1.0, "alpha": 1.0 / rate, "s": 1.0, "beta": max(mean_t, 1e-3)}
 
     @staticmethod
     def _log_likelihood(params: Params, data: Arrays) -> np.ndarray:
@@ -217,114 +200,13 @@ class ParetoNBDModel(BaseModel):
         )  # fmt: skip
         return np.exp(log_dert)
 
-    def probability_alive(self, summary: pd.DataFrame, *, future_t: float = 0.0) -> pd.Series:
-        """Probability that each customer is still alive, now or ``future_t`` later.
-
-        Parameters
-        ----------
-        summary
-            One row per customer with ``frequency``, ``recency`` and ``T``.
-        future_t
-            Time after the end of observation (in the model's time unit) at which the
-            probability is wanted; 0 (the default) means at T.
-
-        Returns
-        -------
-        pandas.Series
-            ``p_alive`` per customer, indexed by ``customer_id``.
-        """
-        _checks.check_horizon(future_t, "future_t")
-        return self._predict(self._p_alive, summary, name="p_alive", future_t=future_t)
-
-    def expected_purchases(self, summary: pd.DataFrame, *, future_t: float) -> pd.Series:
-        """Expected number of purchases in (T, T + future_t], per customer.
-
-        Parameters
-        ----------
-        summary
-            One row per customer with ``frequency``, ``recency`` and ``T``.
-        future_t
-            Length of the horizon, in the model's time unit.
-
-        Returns
-        -------
-        pandas.Series
-            ``expected_purchases`` per customer, indexed by ``customer_id``.
-        """
-        _checks.check_horizon(future_t, "future_t")
-        return self._predict(
-            self._expected_purchases, summary, name="expected_purchases", future_t=future_t
-        )
-
-    def expected_purchases_interval(
-        self,
-        summary: pd.DataFrame,
-        *,
-        future_t: float,
-        level: float = 0.9,
-        n_draws: int = 500,
-        method: str = "normal",
-    ) -> pd.DataFrame:
-        """Expected purchases in (T, T + future_t] with a parameter-uncertainty interval.
-
-        Parameters
-        ----------
-        summary
-            One row per customer with ``frequency``, ``recency`` and ``T``.
-        future_t
-            Length of the horizon, in the model's time unit.
-        level
-            Coverage of the equal-tailed interval (0.9 by default).
-        n_draws
-            Parameter draws behind the interval.
-        method
-            ``"normal"`` (asymptotic normal draws) or ``"bootstrap"`` (needs
-            :meth:`bootstrap` first).
-
-        Returns
-        -------
-        pandas.DataFrame
-            ``expected_purchases``, ``expected_purchases_low`` and
-            ``expected_purchases_high``, indexed by ``customer_id``.
-        """
-        _checks.check_horizon(future_t, "future_t")
-        return self._predict_interval(
-            self._expected_purchases, summary, name="expected_purchases", level=level,
-            n_draws=n_draws, method=method, future_t=future_t,
-        )  # fmt: skip
-
-    def expected_purchases_new_customer(self, *, t: float | np.ndarray) -> float | np.ndarray:
-        """Expected purchases of a newly acquired customer in their first ``t`` time units.
-
-        Counts repeat purchases after the first, in (0, t], in the model's time unit.
-        Returns a float for a scalar ``t`` and an array for an array of horizons.
-        """
-        self._check_fitted()
-        _checks.check_horizon(t, "t")
-        with np.errstate(all="ignore"):
-            out = self._expected_purchases_new(self.params_, t)
-        return float(out) if np.ndim(out) == 0 else np.asarray(out)
-
-    def probability_of_purchases(self, k: int | np.ndarray, *, t: float) -> np.ndarray:
-        """Probability that a newly acquired customer makes exactly ``k`` repeat purchases by ``t``.
-
-        Parameters
-        ----------
-        k
-            Number of repeat purchases (an integer >= 0, or an array of them).
-        t
-            Length of the period after the first purchase, in the model's time unit.
-
-        Returns
-        -------
-        numpy.ndarray
-            P(X(t) = k), one value per ``k``.
-        """
-        self._check_fitted()
-        _checks.check_horizon(t, "t", scalar=True)
-        k_arr = _checks.check_counts(k)
-        with np.errstate(all="ignore"):
-            return np.asarray(self._probability_of_purchases(self.params_, k_arr, t=float(t)))
+    @staticmethod
+    def _discounted_expected_transactions(
+        params: Params, data: Arrays, *, annual_discount_rate: float, unit: Any
+    ) -> np.ndarray:
+        """DERT at an annual rate, the form the CLV's infinite horizon asks for."""
+        delta = continuous_discount_rate(annual_discount_rate, unit)
+        return ParetoNBDModel._dert(params, data, delta=delta)
 
     def discounted_expected_transactions(
         self, summary: pd.DataFrame, *, annual_discount_rate: float
