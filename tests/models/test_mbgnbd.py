@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate
 from scipy.special import betaln, gammaln, roots_genlaguerre, roots_jacobi
+from tests.models._summaries import summary_arrays, summary_frame
 
 from lifevalue.data.datasets import load_cdnow_reference_summary
 from lifevalue.errors import DataValidationError, InputError, NotFittedError
@@ -32,18 +33,6 @@ def cdnow() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def fitted(cdnow: pd.DataFrame) -> ModifiedBetaGeoModel:
     return ModifiedBetaGeoModel().fit(cdnow, time_unit="weeks")
-
-
-def _frame(rows: list[tuple[float, float, float]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["frequency", "recency", "T"])
-    frame.insert(0, "customer_id", [f"c{i}" for i in range(len(rows))])
-    frame.attrs["lifevalue"] = {"time_unit": "weeks"}
-    return frame
-
-
-def _arrays(rows: list[tuple[float, float, float]]) -> dict[str, np.ndarray]:
-    x, t_x, T = (np.array(c, dtype=float) for c in zip(*rows, strict=True))
-    return {"frequency": x, "recency": t_x, "T": T}
 
 
 class _Mixture:
@@ -104,7 +93,7 @@ def test_cdnow_reference_fit(fitted: ModifiedBetaGeoModel) -> None:
 )
 def test_likelihood_matches_integral(params) -> None:
     rows = [(0, 0.0, 38.86), (2, 30.43, 38.86), (7, 5.0, 39.0), (12, 35.2, 36.0)]
-    ll = ModifiedBetaGeoModel._log_likelihood(params, _arrays(rows))
+    ll = ModifiedBetaGeoModel._log_likelihood(params, summary_arrays(rows))
     for (x, t_x, T), value in zip(rows, ll, strict=True):
         _, alive, gone = _likelihood_parts(params, x, t_x, T)
         assert value == pytest.approx(math.log(alive + gone), abs=1e-8)
@@ -126,7 +115,7 @@ def test_gradient_matches_finite_differences(params) -> None:
         (40, 38.0, 39.0),
         (221, 103.43, 103.57),
     ]
-    data = _arrays(rows)
+    data = summary_arrays(rows)
     grad = ModifiedBetaGeoModel()._log_likelihood_gradient(params, data)
     assert grad.shape == (4, len(rows))
     for i, name in enumerate(NAMES):
@@ -137,9 +126,11 @@ def test_gradient_matches_finite_differences(params) -> None:
 
 
 def test_extreme_customers_are_finite(fitted: ModifiedBetaGeoModel) -> None:
-    frame = _frame([(221, 103.43, 103.57), (0, 0.0, 10_000.0), (50, 9_999.0, 10_000.0)])
+    frame = summary_frame([(221, 103.43, 103.57), (0, 0.0, 10_000.0), (50, 9_999.0, 10_000.0)])
     assert np.isfinite(
-        ModifiedBetaGeoModel._log_likelihood(fitted.params_, _arrays([(221, 103.43, 103.57)]))
+        ModifiedBetaGeoModel._log_likelihood(
+            fitted.params_, summary_arrays([(221, 103.43, 103.57)])
+        )
     ).all()
     alive = fitted.probability_alive(frame)
     assert alive["c0"] > 0.99
@@ -152,7 +143,7 @@ def test_extreme_customers_are_finite(fitted: ModifiedBetaGeoModel) -> None:
 
 
 def test_probability_alive_below_one_without_repeat_purchases(fitted: ModifiedBetaGeoModel) -> None:
-    frame = _frame([(0, 0.0, 1e-9), (0, 0.0, 38.86)])
+    frame = summary_frame([(0, 0.0, 1e-9), (0, 0.0, 38.86)])
     alive = fitted.probability_alive(frame)
     a, b = fitted.params_["a"], fitted.params_["b"]
     # Just after the first purchase only the first dropout chance has passed.
@@ -162,7 +153,7 @@ def test_probability_alive_below_one_without_repeat_purchases(fitted: ModifiedBe
 
 def test_probability_alive_matches_integral(fitted: ModifiedBetaGeoModel) -> None:
     rows = [(0, 0.0, 38.86), (2, 30.43, 38.86), (10, 12.0, 39.0)]
-    alive = fitted.probability_alive(_frame(rows)).to_numpy()
+    alive = fitted.probability_alive(summary_frame(rows)).to_numpy()
     for (x, t_x, T), value in zip(rows, alive, strict=True):
         _, still, gone = _likelihood_parts(fitted.params_, x, t_x, T)
         assert value == pytest.approx(still / (still + gone), rel=1e-10)
@@ -170,7 +161,7 @@ def test_probability_alive_matches_integral(fitted: ModifiedBetaGeoModel) -> Non
 
 def test_probability_alive_in_the_future_matches_integral(fitted: ModifiedBetaGeoModel) -> None:
     rows = [(0, 0.0, 38.86), (2, 30.43, 38.86), (10, 12.0, 39.0)]
-    later = fitted.probability_alive(_frame(rows), future_t=26.0).to_numpy()
+    later = fitted.probability_alive(summary_frame(rows), future_t=26.0).to_numpy()
     for (x, t_x, T), value in zip(rows, later, strict=True):
         mix, still, gone = _likelihood_parts(fitted.params_, x, t_x, T)
         # Alive at T, then no dropout at the purchases of the next 26 weeks: exp(-lambda p t).
@@ -180,13 +171,13 @@ def test_probability_alive_in_the_future_matches_integral(fitted: ModifiedBetaGe
             )
         )
         assert value == pytest.approx(survive / (still + gone), rel=1e-9)
-    assert (later < fitted.probability_alive(_frame(rows)).to_numpy()).all()
+    assert (later < fitted.probability_alive(summary_frame(rows)).to_numpy()).all()
 
 
 def test_conditional_expectation_matches_integral(fitted: ModifiedBetaGeoModel) -> None:
     rows = [(0, 0.0, 38.86), (2, 30.43, 38.86), (10, 12.0, 39.0), (1, 1.71, 38.86)]
     horizon = 39.0
-    expected = fitted.expected_purchases(_frame(rows), future_t=horizon).to_numpy()
+    expected = fitted.expected_purchases(summary_frame(rows), future_t=horizon).to_numpy()
     for (x, t_x, T), value in zip(rows, expected, strict=True):
         mix, still, gone = _likelihood_parts(fitted.params_, x, t_x, T)
 
@@ -233,7 +224,7 @@ def test_new_customer_expectation_matches_integral_and_pmf(fitted: ModifiedBetaG
 
 
 def test_expectations_are_smooth_through_a_equal_one() -> None:
-    data = _arrays([(3, 20.0, 39.0), (0, 0.0, 39.0)])
+    data = summary_arrays([(3, 20.0, 39.0), (0, 0.0, 39.0)])
     values = np.array(
         [
             ModifiedBetaGeoModel._expected_purchases(
@@ -259,7 +250,7 @@ def test_expectations_are_smooth_through_a_equal_one() -> None:
 )  # fmt: skip
 def test_predictions_are_probabilities_and_monotone(r, alpha, a, b, x, gap, T, t1, t2):
     named = {"r": r, "alpha": alpha, "a": a, "b": b}
-    data = _arrays([(x, 0.0 if x == 0 else T * gap, T)])
+    data = summary_arrays([(x, 0.0 if x == 0 else T * gap, T)])
     short, long = sorted((t1, t2))
     with np.errstate(all="ignore"):
         alive = ModifiedBetaGeoModel._p_alive(named, data)[0]
@@ -349,7 +340,7 @@ def test_parameter_recovery_on_simulated_data() -> None:
     ],
 )
 def test_invalid_rows_are_named(row, rule) -> None:
-    frame = _frame([(1, 2.0, 10.0), row, (3, 4.0, 10.0)])
+    frame = summary_frame([(1, 2.0, 10.0), row, (3, 4.0, 10.0)])
     with pytest.raises(DataValidationError) as info:
         ModifiedBetaGeoModel().fit(frame)
     assert info.value.rule == rule
@@ -358,15 +349,15 @@ def test_invalid_rows_are_named(row, rule) -> None:
 
 def test_missing_column_and_no_repeat_buyers() -> None:
     with pytest.raises(DataValidationError, match="recency") as info:
-        ModifiedBetaGeoModel().fit(_frame([(1, 2.0, 10.0)]).drop(columns="recency"))
+        ModifiedBetaGeoModel().fit(summary_frame([(1, 2.0, 10.0)]).drop(columns="recency"))
     assert info.value.rule == "columns"
     with pytest.raises(DataValidationError) as info:
-        ModifiedBetaGeoModel().fit(_frame([(0, 0.0, 10.0), (0, 0.0, 20.0)]))
+        ModifiedBetaGeoModel().fit(summary_frame([(0, 0.0, 10.0), (0, 0.0, 20.0)]))
     assert info.value.rule == "no_repeat_buyers"
 
 
 def test_invalid_prediction_arguments(fitted: ModifiedBetaGeoModel) -> None:
-    frame = _frame([(1, 2.0, 10.0)])
+    frame = summary_frame([(1, 2.0, 10.0)])
     with pytest.raises(InputError, match="future_t"):
         fitted.expected_purchases(frame, future_t=-1.0)
     with pytest.raises(InputError, match="'t'"):
@@ -383,7 +374,7 @@ def test_save_load_round_trip(fitted: ModifiedBetaGeoModel, tmp_path) -> None:
     loaded = BaseModel.from_dict(payload)
     assert isinstance(loaded, ModifiedBetaGeoModel)
     assert loaded.params_ == fitted.params_
-    frame = _frame([(2, 30.43, 38.86), (0, 0.0, 38.86)])
+    frame = summary_frame([(2, 30.43, 38.86), (0, 0.0, 38.86)])
     pd.testing.assert_series_equal(loaded.probability_alive(frame), fitted.probability_alive(frame))
     again = load_model(fitted.save(tmp_path / "mbg.json"))
     assert again.params_ == fitted.params_
@@ -411,7 +402,7 @@ def test_hypergeometric_series_where_scipy_overflows(a, b, c, z) -> None:
 def test_heavy_buyer_over_a_long_horizon_matches_integral(fitted: ModifiedBetaGeoModel) -> None:
     # Far beyond where scipy's hyp2f1 overflows (c = a+b+x+1 > 100, z > 0.9).
     x, t_x, T, horizon = 150, 19.0, 20.0, 520.0
-    frame = _frame([(x, t_x, T)])
+    frame = summary_frame([(x, t_x, T)])
     value = fitted.expected_purchases(frame, future_t=horizon).iloc[0]
     later = fitted.probability_alive(frame, future_t=horizon).iloc[0]
     now = fitted.probability_alive(frame).iloc[0]
@@ -435,7 +426,7 @@ def test_predictions_broadcast_over_parameter_draws(fitted: ModifiedBetaGeoModel
     draws = fitted.param_draws(3)
     stacked = {k: v[:, None] for k, v in draws.items()}
     k = np.array([0, 1, 4, 30])
-    data = _arrays([(2, 30.43, 38.86), (0, 0.0, 38.86), (221, 103.43, 103.57)])
+    data = summary_arrays([(2, 30.43, 38.86), (0, 0.0, 38.86), (221, 103.43, 103.57)])
     pmf = ModifiedBetaGeoModel._probability_of_purchases(stacked, k, t=39.0)
     later = ModifiedBetaGeoModel._p_alive(stacked, data, future_t=10.0)
     assert pmf.shape == (3, 4) and later.shape == (3, 3)

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate
 from scipy.special import gammaln, hyperu, xlogy
+from tests.models._summaries import summary_arrays, summary_frame
 
 from lifevalue.data.datasets import load_cdnow_reference_summary
 from lifevalue.errors import DataValidationError, InputError, NotFittedError
@@ -35,18 +36,6 @@ def cdnow() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def fitted(cdnow: pd.DataFrame) -> ParetoNBDModel:
     return ParetoNBDModel().fit(cdnow, time_unit="weeks")
-
-
-def _frame(rows: list[tuple[float, float, float]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["frequency", "recency", "T"])
-    frame.insert(0, "customer_id", [f"c{i}" for i in range(len(rows))])
-    frame.attrs["lifevalue"] = {"time_unit": "weeks"}
-    return frame
-
-
-def _arrays(rows: list[tuple[float, float, float]]) -> dict[str, np.ndarray]:
-    x, t_x, T = (np.array(c, dtype=float) for c in zip(*rows, strict=True))
-    return {"frequency": x, "recency": t_x, "T": T}
 
 
 class _Mixture:
@@ -159,7 +148,7 @@ def test_no_analytic_gradient_and_finite_difference_gradient_vanishes_at_the_fit
 def test_likelihood_matches_integral_over_the_mixing_distributions(r, alpha, s, beta) -> None:
     rows = [(0, 0.0, 38.86), (2, 30.43, 38.86), (7, 5.0, 39.0), (12, 35.2, 36.0)]
     ll = ParetoNBDModel._log_likelihood(
-        {"r": r, "alpha": alpha, "s": s, "beta": beta}, _arrays(rows)
+        {"r": r, "alpha": alpha, "s": s, "beta": beta}, summary_arrays(rows)
     )
     params = {"r": r, "alpha": alpha, "s": s, "beta": beta}
     for (x, t_x, T), value in zip(rows, ll, strict=True):
@@ -215,8 +204,8 @@ def test_tail_quadrature_agrees_with_hypergeometric_form() -> None:
 
 
 def test_extreme_customers_are_finite(fitted: ParetoNBDModel) -> None:
-    frame = _frame([(221, 103.43, 103.57), (0, 0.0, 10_000.0), (50, 9_999.0, 10_000.0)])
-    ll = ParetoNBDModel._log_likelihood(fitted.params_, _arrays([(221, 103.43, 103.57)]))
+    frame = summary_frame([(221, 103.43, 103.57), (0, 0.0, 10_000.0), (50, 9_999.0, 10_000.0)])
+    ll = ParetoNBDModel._log_likelihood(fitted.params_, summary_arrays([(221, 103.43, 103.57)]))
     assert np.isfinite(ll).all()
     alive = fitted.probability_alive(frame)
     assert alive.between(0, 1).all()
@@ -244,13 +233,13 @@ def test_log_diff_is_exact_near_cancellation() -> None:
 def test_probability_alive_matches_integral(fitted: ParetoNBDModel) -> None:
     rows = [(2, 30.43, 38.86), (0, 0.0, 38.86), (10, 12.0, 39.0)]
     p = fitted.params_
-    alive = fitted.probability_alive(_frame(rows)).to_numpy()
+    alive = fitted.probability_alive(summary_frame(rows)).to_numpy()
     for (x, t_x, T), value in zip(rows, alive, strict=True):
         assert value == pytest.approx(_Mixture(p, x, t_x, T).p_alive(), rel=1e-9)
 
 
 def test_probability_alive_in_the_future(fitted: ParetoNBDModel) -> None:
-    frame = _frame([(2, 30.43, 38.86), (0, 0.0, 38.86)])
+    frame = summary_frame([(2, 30.43, 38.86), (0, 0.0, 38.86)])
     now = fitted.probability_alive(frame)
     later = fitted.probability_alive(frame, future_t=26.0)
     s, beta = fitted.params_["s"], fitted.params_["beta"]
@@ -263,14 +252,14 @@ def test_conditional_expectation_matches_integral(fitted: ParetoNBDModel) -> Non
     rows = [(2, 30.43, 38.86), (0, 0.0, 38.86), (10, 12.0, 39.0)]
     p = fitted.params_
     horizon = 39.0
-    expected = fitted.expected_purchases(_frame(rows), future_t=horizon).to_numpy()
+    expected = fitted.expected_purchases(summary_frame(rows), future_t=horizon).to_numpy()
     for (x, t_x, T), value in zip(rows, expected, strict=True):
         exact = _Mixture(p, x, t_x, T).conditional_expectation(horizon)
         assert value == pytest.approx(exact, rel=1e-9)
 
 
 def test_expected_purchases_is_continuous_through_s_equal_one() -> None:
-    data = _arrays([(3, 20.0, 39.0)])
+    data = summary_arrays([(3, 20.0, 39.0)])
     values = [
         ParetoNBDModel._expected_purchases(
             {"r": 0.6, "alpha": 10.0, "s": s, "beta": 12.0}, data, future_t=52.0
@@ -362,7 +351,7 @@ def test_pmf_is_a_distribution(r, alpha, s, beta, t) -> None:
 def test_predictions_are_probabilities_and_monotone(r, alpha, s, beta, x, gap, T, t1, t2):
     named = {"r": r, "alpha": alpha, "s": s, "beta": beta}
     t_x = 0.0 if x == 0 else T * gap
-    data = _arrays([(x, t_x, T)])
+    data = summary_arrays([(x, t_x, T)])
     short, long = sorted((t1, t2))
     with np.errstate(all="ignore"):
         alive = ParetoNBDModel._p_alive(named, data)
@@ -380,7 +369,7 @@ def test_dert_matches_integral(fitted: ParetoNBDModel) -> None:
     rows = [(2, 30.43, 38.86), (0, 0.0, 38.86), (10, 12.0, 39.0)]
     annual = 0.15
     delta = continuous_discount_rate(annual, "weeks")
-    dert = fitted.discounted_expected_transactions(_frame(rows), annual_discount_rate=annual)
+    dert = fitted.discounted_expected_transactions(summary_frame(rows), annual_discount_rate=annual)
     for (x, t_x, T), value in zip(rows, dert.to_numpy(), strict=True):
         assert value == pytest.approx(_Mixture(fitted.params_, x, t_x, T).dert(delta), rel=1e-8)
     assert dert.name == "dert"
@@ -391,8 +380,8 @@ def test_dert_uses_the_time_unit(cdnow: pd.DataFrame, fitted: ParetoNBDModel) ->
     # The same customers in days, fitted in days, have the same DERT.
     days = cdnow.assign(recency=cdnow["recency"] * 7, T=cdnow["T"] * 7)
     in_days = ParetoNBDModel().fit(days, time_unit="days")
-    week_rows = _frame([(2, 30.43, 38.86)])
-    day_rows = _frame([(2, 30.43 * 7, 38.86 * 7)])
+    week_rows = summary_frame([(2, 30.43, 38.86)])
+    day_rows = summary_frame([(2, 30.43 * 7, 38.86 * 7)])
     day_rows.attrs["lifevalue"] = {"time_unit": "days"}
     a = fitted.discounted_expected_transactions(week_rows, annual_discount_rate=0.1)
     b = in_days.discounted_expected_transactions(day_rows, annual_discount_rate=0.1)
@@ -488,7 +477,7 @@ def test_parameter_recovery_on_simulated_data() -> None:
     ],
 )
 def test_invalid_rows_are_named(cdnow: pd.DataFrame, row, rule) -> None:
-    frame = _frame([(1, 2.0, 10.0), row, (3, 4.0, 10.0)])
+    frame = summary_frame([(1, 2.0, 10.0), row, (3, 4.0, 10.0)])
     with pytest.raises(DataValidationError) as info:
         ParetoNBDModel().fit(frame)
     assert info.value.rule == rule
@@ -497,7 +486,7 @@ def test_invalid_rows_are_named(cdnow: pd.DataFrame, row, rule) -> None:
 
 
 def test_every_broken_rule_is_reported_at_once() -> None:
-    frame = _frame([(1.5, 2.0, 10.0), (2, 12.0, 10.0)])
+    frame = summary_frame([(1.5, 2.0, 10.0), (2, 12.0, 10.0)])
     with pytest.raises(DataValidationError) as info:
         ParetoNBDModel().fit(frame)
     assert "frequency_integer" in str(info.value) and "recency_le_T" in str(info.value)
@@ -505,12 +494,12 @@ def test_every_broken_rule_is_reported_at_once() -> None:
 
 def test_no_repeat_buyers_is_refused() -> None:
     with pytest.raises(DataValidationError) as info:
-        ParetoNBDModel().fit(_frame([(0, 0.0, 10.0), (0, 0.0, 20.0)]))
+        ParetoNBDModel().fit(summary_frame([(0, 0.0, 10.0), (0, 0.0, 20.0)]))
     assert info.value.rule == "no_repeat_buyers"
 
 
 def test_invalid_prediction_arguments(fitted: ParetoNBDModel) -> None:
-    frame = _frame([(1, 2.0, 10.0)])
+    frame = summary_frame([(1, 2.0, 10.0)])
     with pytest.raises(InputError, match="future_t"):
         fitted.expected_purchases(frame, future_t=-1.0)
     with pytest.raises(InputError, match="future_t"):
@@ -524,14 +513,14 @@ def test_invalid_prediction_arguments(fitted: ParetoNBDModel) -> None:
     with pytest.raises(ValueError):
         fitted.discounted_expected_transactions(frame, annual_discount_rate=-0.1)
     with pytest.raises(DataValidationError, match="recency"):
-        fitted.expected_purchases(_frame([(1, 20.0, 10.0)]), future_t=1.0)
+        fitted.expected_purchases(summary_frame([(1, 20.0, 10.0)]), future_t=1.0)
 
 
 def test_unfitted_model_raises() -> None:
     with pytest.raises(NotFittedError):
         ParetoNBDModel().expected_purchases_new_customer(t=1.0)
     with pytest.raises(NotFittedError):
-        ParetoNBDModel().probability_alive(_frame([(1, 2.0, 10.0)]))
+        ParetoNBDModel().probability_alive(summary_frame([(1, 2.0, 10.0)]))
 
 
 def test_save_load_round_trip(fitted: ParetoNBDModel, tmp_path) -> None:
@@ -540,7 +529,7 @@ def test_save_load_round_trip(fitted: ParetoNBDModel, tmp_path) -> None:
     loaded = BaseModel.from_dict(payload)
     assert isinstance(loaded, ParetoNBDModel)
     assert loaded.params_ == fitted.params_
-    frame = _frame([(2, 30.43, 38.86), (0, 0.0, 38.86)])
+    frame = summary_frame([(2, 30.43, 38.86), (0, 0.0, 38.86)])
     pd.testing.assert_series_equal(
         loaded.expected_purchases(frame, future_t=10.0),
         fitted.expected_purchases(frame, future_t=10.0),
@@ -558,7 +547,7 @@ def test_predictions_broadcast_over_parameter_draws(fitted: ParetoNBDModel) -> N
     draws = fitted.param_draws(3)
     stacked = {k: v[:, None] for k, v in draws.items()}
     k = np.array([0, 1, 4, 30])
-    data = _arrays([(2, 30.43, 38.86), (0, 0.0, 38.86), (221, 103.43, 103.57)])
+    data = summary_arrays([(2, 30.43, 38.86), (0, 0.0, 38.86), (221, 103.43, 103.57)])
     pmf = ParetoNBDModel._probability_of_purchases(stacked, k, t=39.0)
     dert = ParetoNBDModel._dert(stacked, data, delta=0.002)
     assert pmf.shape == (3, 4) and dert.shape == (3, 3)
