@@ -241,8 +241,9 @@ def run_analysis(
         else OfferPolicy.default(fields=scores.columns)
     )
     offers = policy.evaluate(scores)
-    per_customer = policy.evaluate(scores, per_customer=True)
-    scores = scores.assign(offers=per_customer["offers"].reindex(scores.index))
+    # The granted offers of each customer, in rank order; "" for none.
+    granted = offers.dropna(subset=["offer"]).groupby("customer_id", sort=False)["offer"]
+    scores = scores.assign(offers=granted.agg("; ".join).reindex(scores.index).fillna(""))
     say("Timing contacts")
     timing = purchase_timing(validated, until=as_of)
     best = best_contact_times(timing.customers, timing.population)

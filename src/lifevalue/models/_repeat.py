@@ -1,9 +1,11 @@
-"""What the continuous-time repeat-purchase models (BG/NBD, MBG/NBD, Pareto/NBD) share.
+"""What the repeat-purchase models share.
 
-Their input rules, the check that the data can identify them, and their public
-predictions: a subclass supplies the formulas as staticmethods (``_p_alive``,
-``_expected_purchases``, ``_expected_purchases_new``, ``_probability_of_purchases``) and
-this class wraps them the same way for all.
+:class:`PurchaseForecasts` wraps P(alive) and expected purchases for every such model
+(BG/BB included, whose horizons are whole periods); :class:`RepeatPurchaseModel` adds what
+the continuous-time ones (BG/NBD, MBG/NBD, Pareto/NBD) have in common: their input rules,
+the check that the data can identify them, and the new-customer predictions. A subclass
+supplies the formulas as staticmethods (``_p_alive``, ``_expected_purchases``,
+``_expected_purchases_new``, ``_probability_of_purchases``).
 """
 
 from __future__ import annotations
@@ -18,34 +20,20 @@ from lifevalue.models import _checks
 from lifevalue.models.base import Arrays, BaseModel
 
 
-class RepeatPurchaseModel(BaseModel):
-    """Base of the models of ``frequency`` (x), ``recency`` (t_x) and ``T`` in continuous time."""
+class PurchaseForecasts(BaseModel):
+    """Per-customer P(alive) and expected purchases, for every repeat-purchase model.
+
+    A subclass supplies ``_p_alive`` and ``_expected_purchases``; :meth:`_horizon` checks
+    a horizon (whole periods for discrete-time models).
+    """
 
     #: Whether the model defines P(alive) at a time after T.
     alive_after_T: ClassVar[bool] = True
 
-    def _rules(self) -> list[_checks.Rule]:
-        return [
-            *_checks.non_negative("frequency", "recency", "T"),
-            *_checks.integer("frequency"),
-            _checks.not_above("recency", "T"),
-            _checks.zero_with("recency", "frequency"),
-        ]
-
-    def _check_dataset(self, data: Arrays, weights: np.ndarray) -> None:
-        if not np.any((data["frequency"] > 0) & (weights > 0)):
-            raise DataValidationError(
-                f"{type(self).__name__} needs some customers with repeat purchases; every "
-                "customer in this summary has frequency 0, so the purchase rate and the "
-                "dropout cannot be told apart.",
-                rule="no_repeat_buyers",
-            )
-
-    @staticmethod
-    def _purchase_rate_start(data: Arrays, weights: np.ndarray) -> float:
-        """Repeat purchases per unit of observed time: the scale a starting point needs."""
-        rate = float(weights @ data["frequency"]) / max(float(weights @ data["T"]), 1e-9)
-        return max(rate, 1e-6)
+    def _horizon(self, value: Any, name: str) -> Any:
+        """``value`` after checking it is a horizon the model takes."""
+        _checks.check_horizon(value, name)
+        return value
 
     def probability_alive(self, summary: pd.DataFrame, *, future_t: float = 0.0) -> pd.Series:
         """Probability that each customer is still a customer, at T or ``future_t`` later.
@@ -64,7 +52,7 @@ class RepeatPurchaseModel(BaseModel):
         pandas.Series
             ``p_alive`` per customer, indexed by ``customer_id``.
         """
-        _checks.check_horizon(future_t, "future_t")
+        future_t = self._horizon(future_t, "future_t")
         if not future_t:
             return self._predict(self._p_alive, summary, name="p_alive")  # type: ignore[attr-defined]
         if not self.alive_after_T:
@@ -89,7 +77,7 @@ class RepeatPurchaseModel(BaseModel):
         pandas.Series
             ``expected_purchases`` per customer, indexed by ``customer_id``.
         """
-        _checks.check_horizon(future_t, "future_t")
+        future_t = self._horizon(future_t, "future_t")
         return self._predict(
             self._expected_purchases,
             summary,
@@ -128,11 +116,38 @@ class RepeatPurchaseModel(BaseModel):
             ``expected_purchases``, ``expected_purchases_low`` and
             ``expected_purchases_high``, indexed by ``customer_id``.
         """
-        _checks.check_horizon(future_t, "future_t")
+        future_t = self._horizon(future_t, "future_t")
         return self._predict_interval(
             self._expected_purchases, summary, name="expected_purchases", level=level,  # type: ignore[attr-defined]
             n_draws=n_draws, method=method, future_t=future_t,
         )  # fmt: skip
+
+
+class RepeatPurchaseModel(PurchaseForecasts):
+    """Base of the models of ``frequency`` (x), ``recency`` (t_x) and ``T`` in continuous time."""
+
+    def _rules(self) -> list[_checks.Rule]:
+        return [
+            *_checks.non_negative("frequency", "recency", "T"),
+            *_checks.integer("frequency"),
+            _checks.not_above("recency", "T"),
+            _checks.zero_with("recency", "frequency"),
+        ]
+
+    def _check_dataset(self, data: Arrays, weights: np.ndarray) -> None:
+        if not np.any((data["frequency"] > 0) & (weights > 0)):
+            raise DataValidationError(
+                f"{type(self).__name__} needs some customers with repeat purchases; every "
+                "customer in this summary has frequency 0, so the purchase rate and the "
+                "dropout cannot be told apart.",
+                rule="no_repeat_buyers",
+            )
+
+    @staticmethod
+    def _purchase_rate_start(data: Arrays, weights: np.ndarray) -> float:
+        """Repeat purchases per unit of observed time: the scale a starting point needs."""
+        rate = float(weights @ data["frequency"]) / max(float(weights @ data["T"]), 1e-9)
+        return max(rate, 1e-6)
 
     def expected_purchases_new_customer(self, *, t: float | np.ndarray) -> float | np.ndarray:
         """Expected repeat purchases of a newly acquired customer in their first ``t`` units.

@@ -305,9 +305,7 @@ class BaseModel(ABC):
             if parts[0][1] is None:
                 # Forward differences are precise enough to steer the search (rough);
                 # the final Newton steps use central ones.
-                if rough:
-                    return f, _forward_gradient(value, theta, f)
-                return f, _central_gradient(value, theta)
+                return f, _numerical_gradient(value, theta, f if rough else None)
             g = -sum(g for _, g in parts) / total * p + 2 * self.penalizer * p * p
             return f, g
 
@@ -735,25 +733,20 @@ def load_model(path: str | Path) -> BaseModel:
 # ---------------------------------------------------------------------- helpers
 
 
-def _forward_gradient(
-    value: Callable[[np.ndarray], float], theta: np.ndarray, f0: float
+def _numerical_gradient(
+    value: Callable[[np.ndarray], float], theta: np.ndarray, f0: float | None = None
 ) -> np.ndarray:
-    h = 1e-7
+    """Gradient by differences: forward from ``f0`` (the value at ``theta``) when given,
+    which halves the evaluations, central (more precise) otherwise."""
+    h = 1e-7 if f0 is not None else 1e-6
     grad = np.empty_like(theta)
     for i in range(len(theta)):
         step = np.zeros_like(theta)
         step[i] = h
-        grad[i] = (value(theta + step) - f0) / h
-    return grad
-
-
-def _central_gradient(value: Callable[[np.ndarray], float], theta: np.ndarray) -> np.ndarray:
-    h = 1e-6
-    grad = np.empty_like(theta)
-    for i in range(len(theta)):
-        step = np.zeros_like(theta)
-        step[i] = h
-        grad[i] = (value(theta + step) - value(theta - step)) / (2 * h)
+        if f0 is not None:
+            grad[i] = (value(theta + step) - f0) / h
+        else:
+            grad[i] = (value(theta + step) - value(theta - step)) / (2 * h)
     return grad
 
 

@@ -21,8 +21,9 @@ from scipy.special import betaln, gammaln, logsumexp, polygamma, psi
 
 from lifevalue.errors import DataValidationError, InputError
 from lifevalue.models import _checks
+from lifevalue.models._repeat import PurchaseForecasts
 from lifevalue.models._special import log_discounted_beta_sum
-from lifevalue.models.base import Arrays, BaseModel, Params
+from lifevalue.models.base import Arrays, Params
 from lifevalue.units import TimeUnit, period_discount_rate
 
 # Terms (draws x summands) evaluated at once in the ragged sum of equation (5).
@@ -32,7 +33,7 @@ _CHUNK_ELEMENTS = 2_000_000
 _NEAR_ONE = 1e-3
 
 
-class BetaGeoBetaBinomModel(BaseModel):
+class BetaGeoBetaBinomModel(PurchaseForecasts):
     """BG/BB model (Fader, Hardie & Shang 2010) for non-contractual, discrete-time transactions.
 
     Reads ``frequency`` (x, the number of opportunities with a transaction after the
@@ -210,74 +211,9 @@ class BetaGeoBetaBinomModel(BaseModel):
         discount = period_discount_rate(annual_discount_rate, unit)
         return BetaGeoBetaBinomModel._dert(params, data, discount=discount)
 
-    def probability_alive(self, summary: pd.DataFrame, *, future_t: float = 0.0) -> pd.Series:
-        """P(alive) at the next transaction opportunity, per customer.
-
-        Parameters
-        ----------
-        summary
-            One row per customer with ``frequency``, ``recency`` and ``T`` (opportunities).
-        future_t
-            Opportunities beyond the next one: 0 (the default) gives the probability that
-            the customer is alive at opportunity T + 1 (P(alive) of Fader, Hardie &
-            Shang 2010); k gives alive at T + 1 + k. A whole number of periods.
-
-        Returns
-        -------
-        pandas.Series
-            Probabilities in [0, 1], indexed by ``customer_id``.
-        """
-        future_t = _whole(future_t, "future_t")
-        return self._predict(self._p_alive, summary, name="p_alive", future_t=future_t)
-
-    def expected_purchases(self, summary: pd.DataFrame, *, future_t: float) -> pd.Series:
-        """Expected transactions in the next ``future_t`` opportunities, per customer.
-
-        Equation (13) of Fader, Hardie & Shang (2010): E[X(n, n + n*) | x, t_x, n] with
-        n* = ``future_t``, a whole number of periods of the model's time unit.
-        """
-        future_t = _whole(future_t, "future_t")
-        return self._predict(
-            self._expected_purchases, summary, name="expected_purchases", future_t=future_t
-        )
-
-    def expected_purchases_interval(
-        self,
-        summary: pd.DataFrame,
-        *,
-        future_t: float,
-        level: float = 0.9,
-        n_draws: int = 500,
-        method: str = "auto",
-    ) -> pd.DataFrame:
-        """Expected transactions in the next ``future_t`` opportunities, with an interval.
-
-        Parameters
-        ----------
-        summary
-            One row per customer with ``frequency``, ``recency`` and ``T``.
-        future_t
-            Horizon in opportunities (periods of the model's time unit), a whole number.
-        level
-            Coverage of the equal-tailed interval over parameter uncertainty.
-        n_draws
-            Parameter draws used for the interval.
-        method
-            ``"auto"`` (the default: normal draws, or the delta method for very many
-            customers), ``"normal"``, ``"delta"`` or ``"bootstrap"`` (needs
-            :meth:`bootstrap` first); see :mod:`lifevalue.models._uncertainty`.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Columns ``expected_purchases``, ``expected_purchases_low`` and
-            ``expected_purchases_high``, indexed by ``customer_id``.
-        """
-        future_t = _whole(future_t, "future_t")
-        return self._predict_interval(
-            self._expected_purchases, summary, name="expected_purchases", level=level,
-            n_draws=n_draws, method=method, future_t=future_t,
-        )  # fmt: skip
+    def _horizon(self, value: Any, name: str) -> Any:
+        """Horizons count whole opportunities: P(alive) at T + 1 + k, purchases in n*."""
+        return _whole(value, name)
 
     def discounted_expected_transactions(
         self, summary: pd.DataFrame, *, annual_discount_rate: float

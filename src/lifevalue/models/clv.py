@@ -260,6 +260,19 @@ def _spend_factor(
     return fixed, {"__spend": values}
 
 
+def observed_spend(frequency: np.ndarray, monetary_value: np.ndarray) -> np.ndarray:
+    """Each customer's spend per order without a spend model.
+
+    The mean value of their repeat purchases, and for customers without one (whose
+    ``monetary_value`` is 0 by convention) the mean over the repeat buyers: a single
+    purchase says little about the next one, the population says more.
+    """
+    value = np.asarray(monetary_value, dtype=float)
+    repeat = np.asarray(frequency, dtype=float) > 0
+    fallback = float(np.nanmean(value[repeat])) if repeat.any() else 0.0
+    return np.where(repeat, value, fallback)
+
+
 def _per_customer(value: float | pd.Series, labels: pd.Index, name: str) -> np.ndarray:
     if isinstance(value, pd.Series):
         aligned = value.reindex(labels)

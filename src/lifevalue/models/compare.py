@@ -30,6 +30,7 @@ from scipy import stats
 
 from lifevalue.errors import DataValidationError, InputError
 from lifevalue.models.base import BaseModel, model_class
+from lifevalue.models.clv import observed_spend
 
 #: Models compared by default: the continuous-time, non-contractual ones.
 DEFAULT_MODELS: tuple[str, ...] = ("bgnbd", "mbgnbd", "pnbd")
@@ -211,7 +212,4 @@ def _expected_spend(summary: pd.DataFrame, spend: BaseModel | None) -> np.ndarra
         return spend.conditional_expected_spend(summary).to_numpy(float)  # type: ignore[attr-defined]
     if "monetary_value" not in summary.columns:
         return np.ones(len(summary))
-    value = summary["monetary_value"].to_numpy(float)
-    repeat = summary["frequency"].to_numpy(float) > 0
-    fallback = float(value[repeat].mean()) if repeat.any() else 1.0
-    return np.where(repeat, value, fallback)
+    return observed_spend(summary["frequency"].to_numpy(float), summary["monetary_value"])

@@ -42,6 +42,7 @@ import pandas as pd
 from lifevalue.errors import DataValidationError, InputError
 from lifevalue.models import BaseModel
 from lifevalue.models._arrays import factorize, subset
+from lifevalue.models.clv import observed_spend
 from lifevalue.units import METADATA_KEY, TimeUnit
 
 logger = logging.getLogger(__name__)
@@ -311,11 +312,10 @@ def _spend(
                 f"Found: {', '.join(map(str, summary.columns))}.",
                 rule="columns",
             )
-        value = pd.to_numeric(summary["monetary_value"], errors="coerce").to_numpy(float)
-        frequency = pd.to_numeric(summary["frequency"], errors="coerce").to_numpy(float)
-        repeat = frequency > 0
-        fallback = float(np.nanmean(value[repeat])) if repeat.any() else 0.0
-        values = np.where(repeat, value, fallback)
+        values = observed_spend(
+            pd.to_numeric(summary["frequency"], errors="coerce").to_numpy(float),
+            pd.to_numeric(summary["monetary_value"], errors="coerce").to_numpy(float),
+        )
     else:
         values = _per_customer(spend, labels, "spend")
     bad = ~np.isfinite(values)

@@ -35,7 +35,7 @@ import pandas as pd
 
 from lifevalue.errors import DataValidationError, InputError
 from lifevalue.models import BaseModel
-from lifevalue.models.clv import customer_lifetime_value
+from lifevalue.models.clv import customer_lifetime_value, observed_spend
 from lifevalue.units import METADATA_KEY, TimeUnit, continuous_discount_rate
 
 #: Score columns, in the order the table has them.
@@ -237,10 +237,8 @@ def _margin_share(frame: pd.DataFrame, profit: Profit) -> np.ndarray:
 
 
 def _observed_spend(frame: pd.DataFrame) -> pd.Series:
-    value = frame["monetary_value"].to_numpy(float)
-    repeat = frame["frequency"].to_numpy(float) > 0
-    fallback = float(value[repeat].mean()) if repeat.any() else 0.0
-    return pd.Series(np.where(repeat, value, fallback), index=frame.index)
+    values = observed_spend(frame["frequency"].to_numpy(float), frame["monetary_value"])
+    return pd.Series(values, index=frame.index)
 
 
 def _column(frame: pd.DataFrame, name: str, *, fallback: Any) -> Any:
