@@ -115,13 +115,12 @@ def interval(
         width = min(batch, n - start)
         c = constant[start : start + width]
         with np.errstate(all="ignore"):
-            estimate = c * np.prod(
-                [np.broadcast_to(f.at(f.theta, part), width) for f in factors], axis=0
-            )
+            at_estimate = [np.broadcast_to(f.at(f.theta, part), width) for f in factors]
+            estimate = c * np.prod(at_estimate, axis=0)
             if method == "delta":
                 var = np.zeros(width)
-                for f in factors:
-                    var += _log_variance(f, part, width)
+                for f, value in zip(factors, at_estimate, strict=True):
+                    var += _log_variance(f, part, value)
                 spread = np.exp(z * np.sqrt(var))
                 low, high = estimate / spread, estimate * spread
                 exact = estimate == 0
@@ -145,9 +144,13 @@ def interval(
     return pd.DataFrame({name: out[0], f"{name}_low": out[1], f"{name}_high": out[2]}, index=labels)
 
 
-def _log_variance(factor: Factor, arrays: Arrays, width: int) -> np.ndarray:
-    """Delta-method variance of log(factor) per customer (forward differences in theta)."""
-    base = np.log(np.broadcast_to(factor.at(factor.theta, arrays), width))
+def _log_variance(factor: Factor, arrays: Arrays, value: np.ndarray) -> np.ndarray:
+    """Delta-method variance of log(factor) per customer (forward differences in theta).
+
+    ``value`` is the factor at the estimate, already computed by the caller.
+    """
+    width = len(value)
+    base = np.log(value)
     grads = np.empty((len(factor.theta), width))
     for j in range(len(factor.theta)):
         theta = factor.theta.copy()
