@@ -8,7 +8,22 @@ from pathlib import Path
 
 import pytest
 
+from lifevalue.config import Config
 from lifevalue.data import Engine
+from lifevalue.data.simulate import SimulatedBusiness, simulate_business
+from lifevalue.pipeline import AnalysisResult, run_analysis
+
+BUSINESS_CONFIG = """
+[data]
+source = "transactions.csv"
+[summary]
+calibration_end = "2024-12-31"
+[value]
+margin_rate = 0.4
+cost_to_serve = 1.5
+spend = "marketing_spend.csv"
+customers = "customers.csv"
+"""
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +42,24 @@ def write_text(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def business(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SimulatedBusiness]:
+    """A simulated shop's files (log, spend, customers, lifevalue.toml) and its truth."""
+    folder = tmp_path_factory.mktemp("business")
+    simulated = simulate_business(n_customers=2500, seed=11)
+    simulated.transactions.to_csv(folder / "transactions.csv", index=False)
+    simulated.spend.to_csv(folder / "marketing_spend.csv", index=False)
+    simulated.customers[["customer_id", "region", "age_band"]].to_csv(
+        folder / "customers.csv", index=False
+    )
+    (folder / "lifevalue.toml").write_text(BUSINESS_CONFIG)
+    return folder, simulated
+
+
+@pytest.fixture(scope="session")
+def business_result(business: tuple[Path, SimulatedBusiness]) -> AnalysisResult:
+    """The pipeline's result on the simulated shop (shared: do not modify it)."""
+    folder, _ = business
+    return run_analysis(Config.from_toml(folder / "lifevalue.toml"))

@@ -10,39 +10,13 @@ import pytest
 from tests.test_cli import run
 
 from lifevalue.config import Config
-from lifevalue.data.simulate import simulate_business
 from lifevalue.errors import InputError
 from lifevalue.pipeline import run_analysis
 
 
-@pytest.fixture(scope="module")
-def business(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
-    folder = tmp_path_factory.mktemp("business")
-    simulated = simulate_business(n_customers=2500, seed=11)
-    simulated.transactions.to_csv(folder / "transactions.csv", index=False)
-    simulated.spend.to_csv(folder / "marketing_spend.csv", index=False)
-    simulated.customers[["customer_id", "region", "age_band"]].to_csv(
-        folder / "customers.csv", index=False
-    )
-    (folder / "lifevalue.toml").write_text(
-        """
-[data]
-source = "transactions.csv"
-[summary]
-calibration_end = "2024-12-31"
-[value]
-margin_rate = 0.4
-cost_to_serve = 1.5
-spend = "marketing_spend.csv"
-customers = "customers.csv"
-"""
-    )
-    return folder, simulated
-
-
-def test_run_analysis_scores_segments_and_values_channels(business) -> None:
-    folder, simulated = business
-    result = run_analysis(Config.from_toml(folder / "lifevalue.toml"))
+def test_run_analysis_scores_segments_and_values_channels(business, business_result) -> None:
+    _, simulated = business
+    result = business_result
     scores = result.scores
     report = result.validation
     assert report.rows_read == len(simulated.transactions)

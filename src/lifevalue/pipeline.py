@@ -10,6 +10,7 @@ the service call it; none of them re-implements a step.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -22,6 +23,7 @@ import pandas as pd
 
 from lifevalue.config import Config
 from lifevalue.data import Engine, summarize, validate_transactions
+from lifevalue.data.fingerprint import data_fingerprint
 from lifevalue.data.timing import purchase_timing
 from lifevalue.data.validate import ValidationReport
 from lifevalue.errors import InputError
@@ -79,6 +81,12 @@ class AnalysisResult:
         ``offers``, ``model_comparison``, ``acquisition`` (with a spend table), ...
     transaction_model, spend_model
         The fitted models.
+    settings
+        The settings that shaped the numbers (model, unit, margins, discount rate, horizon...).
+    config
+        The whole configuration, as plain data.
+    fingerprint
+        A digest of the accepted transactions (:func:`lifevalue.data.fingerprint.data_fingerprint`).
     """
 
     as_of: str
@@ -88,6 +96,8 @@ class AnalysisResult:
     transaction_model: BaseModel
     spend_model: BaseModel | None
     settings: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""
 
     def headline(self) -> dict[str, Any]:
         """The figures a manager reads first."""
@@ -120,7 +130,7 @@ class AnalysisResult:
         con = duckdb.connect(str(database))
         try:
             for name, table in self.tables.items():
-                flat = _flat(table)
+                flat = flat_table(table)
                 flat.to_parquet(out / f"{name}.parquet", index=False)
                 flat.to_csv(out / f"{name}.csv", index=False)
                 con.register("frame", flat)
@@ -139,6 +149,8 @@ class AnalysisResult:
                     "headline": self.headline(),
                     "validation": self.validation.as_dict(),
                     "settings": self.settings,
+                    "fingerprint": self.fingerprint,
+                    "config": self.config,
                 },
                 indent=2,
                 default=str,
@@ -303,6 +315,8 @@ def run_analysis(
             "tiers": list(value.tiers),
             "policy": value.policy or "default",
         },
+        config=dataclasses.asdict(config),
+        fingerprint=data_fingerprint(validated),
     )
 
 
@@ -355,7 +369,7 @@ def _read_table(path: str, what: str) -> pd.DataFrame:
     return pd.read_csv(file)
 
 
-def _flat(table: pd.DataFrame) -> pd.DataFrame:
+def flat_table(table: pd.DataFrame) -> pd.DataFrame:
     """A table with its index as columns and types every output format takes."""
     flat = (
         table.reset_index() if table.index.name or isinstance(table.index, pd.MultiIndex) else table
