@@ -42,6 +42,33 @@ def test_run_analysis_scores_segments_and_values_channels(business, business_res
     assert result.headline()["customers"] == len(scores)
 
 
+def test_run_checks_the_model_and_values_new_customers(business, business_result) -> None:
+    _, simulated = business
+    tables = business_result.tables
+    # The chosen model's holdout checks: every customer of the cut grouped once, weeks
+    # tracked through the holdout.
+    by_frequency = tables["holdout_by_frequency"]
+    tracked = tables["holdout_tracking"]
+    assert tracked["holdout"].any() and (~tracked["holdout"]).any()
+    assert tracked["cumulative_actual"].iloc[-1] == tracked["actual"].sum() > 0
+    assert by_frequency["customers"].sum() < len(business_result.scores)
+    # Cohort curves: every customer who ever bought in exactly one acquisition month
+    # (the scores leave out the few whose every purchase was returned).
+    cohorts = tables["cohort_value"].groupby("cohort")["customers"].first()
+    bought = simulated.transactions.loc[lambda t: t["amount"] > 0, "customer_id"].nunique()
+    assert cohorts.sum() == bought >= len(business_result.scores)
+    # New customers (last 90 days) get a lead-model value, and the acquisition table
+    # uses it for them.
+    leads = tables["leads"]
+    tenure = business_result.scores.loc[leads.index, "tenure_days"]
+    assert (tenure < 90).all() and len(leads) > 100
+    assert leads["predicted_value"].notna().all()
+    metrics = tables["lead_validation"].set_index("metric")["value"]
+    assert metrics["gini"] > 0.2
+    acquisition = tables["acquisition"]
+    assert acquisition["lead_valued_customers"].sum() == len(leads)
+
+
 def test_run_command_writes_every_table(capsys, business, tmp_path: Path) -> None:
     folder, _ = business
     code, out, _ = run(capsys, "run", "--config", folder / "lifevalue.toml", "--out", tmp_path)

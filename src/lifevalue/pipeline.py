@@ -25,10 +25,17 @@ from lifevalue.config import Config
 from lifevalue.data import Engine, summarize, validate_transactions
 from lifevalue.data.fingerprint import data_fingerprint
 from lifevalue.data.timing import purchase_timing
+from lifevalue.data.tracking import cohort_value, daily_occasions
 from lifevalue.data.validate import ValidationReport
 from lifevalue.errors import InputError
 from lifevalue.models import BaseModel, GammaGammaModel, model_class
-from lifevalue.models.compare import DEFAULT_MODELS, compare_models
+from lifevalue.models._repeat import RepeatPurchaseModel
+from lifevalue.models.compare import (
+    DEFAULT_MODELS,
+    compare_models,
+    holdout_by_frequency,
+    tracking,
+)
 from lifevalue.value import (
     OfferPolicy,
     Profit,
@@ -42,6 +49,7 @@ from lifevalue.value import (
 )
 from lifevalue.value.drivers import group_differences
 from lifevalue.value.forecast import revenue_forecast
+from lifevalue.value.leads import DEFAULT_ATTRIBUTES, NewCustomerScores, score_new_customers
 from lifevalue.value.timing import (
     best_contact_times,
     churn_triggers,
@@ -219,12 +227,9 @@ def run_analysis(
         default_margin_rate=value.margin_rate if value.category_margins else None,
     ).to_pandas()
     tables: dict[str, pd.DataFrame] = {}
-    name = config.models.transaction_model
-    if name == "auto":
-        say("Choosing the transaction model on the last weeks of history")
-        name, comparison = _choose_model(validated, as_of, config)
-        if comparison is not None:
-            tables["model_comparison"] = comparison.reset_index()
+    say("Testing the transaction models on the last weeks of history")
+    name, checks = _holdout_checks(validated, as_of, config)
+    tables.update(checks)
     say(f"Fitting the {name} and spend models")
     transactions = model_class(name)().fit(summary)
     spend = GammaGammaModel().fit(summary) if (summary["frequency"] > 0).sum() >= 10 else None
@@ -284,19 +289,31 @@ def run_analysis(
         ignore_index=True,
     )  # fmt: skip
     tables["concentration"] = value_concentration(scores)
+    tables["cohort_value"] = cohort_value(validated, until=as_of, margin_rate=value.margin_rate)
     drivers = [c for c in ("acquisition_channel", "region", "age_band") if c in scores.columns]
     if drivers:
         tables["drivers"] = group_differences(scores, drivers)
     tables["offers"] = offers
+    say("Scoring new customers with the lead model")
+    new = _new_customers(validated, scores, as_of, value.margin_rate)
+    if new is not None:
+        # Customers whose every purchase was returned have no score and no place on a
+        # lead list.
+        tables["leads"] = new.leads.join(scores[["predicted_clv", "p_alive"]], how="inner")
+        if new.validation is not None:
+            tables["lead_validation"] = new.validation.rename("value").reset_index()
     if value.spend:
         say("Valuing acquisition channels")
         spend_table = _read_table(value.spend, "marketing spend")
         keys = [k for k in ("acquisition_channel", "acquisition_campaign") if k in scores.columns]
         if keys:
-            tables["acquisition"] = acquisition_economics(scores, spend_table, by=keys[:1])
+            lead_values = None if new is None else new.values
+            tables["acquisition"] = acquisition_economics(
+                scores, spend_table, by=keys[:1], new_customer_values=lead_values
+            )
             if len(keys) > 1:
                 tables["acquisition_campaigns"] = acquisition_economics(
-                    scores, spend_table, by=keys
+                    scores, spend_table, by=keys, new_customer_values=lead_values
                 )
     return AnalysisResult(
         as_of=str(pd.Timestamp(as_of).date()),
@@ -320,20 +337,53 @@ def run_analysis(
     )
 
 
-def _choose_model(validated: Any, as_of: str, config: Config) -> tuple[str, pd.DataFrame | None]:
-    """The best model by holdout MAE on the last ``holdout_weeks`` before the scoring date."""
-    weeks = config.models.holdout_weeks
-    cut = pd.Timestamp(as_of) - pd.Timedelta(weeks=weeks)
+def _holdout_checks(
+    validated: Any, as_of: str, config: Config
+) -> tuple[str, dict[str, pd.DataFrame]]:
+    """The transaction model to use, and how it did on the last ``holdout_weeks``.
+
+    The models are fitted on the history before the last ``holdout_weeks`` and measured on
+    those weeks: with ``transaction_model = "auto"`` the best by holdout MAE is chosen.
+    The chosen model's holdout by calibration frequency and its week-by-week tracking of
+    the base's repeat purchases go into the result, so readers can see how far to trust it.
+    """
+    name = config.models.transaction_model
+    cut = pd.Timestamp(as_of) - pd.Timedelta(weeks=config.models.holdout_weeks)
+    tables: dict[str, pd.DataFrame] = {}
     try:
         holdout = summarize(
             validated, calibration_end=str(cut.date()), unit=config.summary.unit
         ).to_pandas()
-        result = compare_models(holdout, models=DEFAULT_MODELS)
+        if name == "auto":
+            result = compare_models(holdout, models=DEFAULT_MODELS)
+            name, model = result.best, result.models[result.best]
+            tables["model_comparison"] = result.table.reset_index()
+        else:
+            model = model_class(name)().fit(holdout)
     except InputError as exc:
-        # Too little history before the cut: fall back on the BG/NBD and say why.
-        logger.warning("Model choice skipped (%s); using the BG/NBD.", exc)
-        return "bgnbd", None
-    return result.best, result.table
+        # Too little history before the cut: no holdout check, the BG/NBD when choosing.
+        logger.warning("Holdout check skipped (%s).", exc)
+        return ("bgnbd" if name == "auto" else name), tables
+    if isinstance(model, RepeatPurchaseModel):
+        tables["holdout_by_frequency"] = holdout_by_frequency(model, holdout)
+        daily = daily_occasions(validated, born_by=cut)
+        tables["holdout_tracking"] = tracking(model, daily, calibration_end=cut)
+    return name, tables
+
+
+def _new_customers(
+    validated: Any, scores: pd.DataFrame, as_of: str, margin_rate: float
+) -> NewCustomerScores | None:
+    """The lead model's value of the customers acquired in the last 90 days."""
+    attributes = [c for c in DEFAULT_ATTRIBUTES if c in scores.columns]
+    return score_new_customers(
+        validated,
+        scores[attributes] if attributes else None,
+        # The scoring day counts in full, as in the summaries: the moment after it.
+        as_of=pd.Timestamp(as_of) + pd.Timedelta(days=1),
+        value="margin" if "margin" in validated.roles else "revenue",
+        margin_rate=margin_rate,
+    )
 
 
 def _tier_labels(cuts: tuple[float, ...]) -> tuple[str, ...]:

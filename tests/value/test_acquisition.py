@@ -88,6 +88,34 @@ def _row(table: pd.DataFrame, **keys: object) -> pd.Series:
 # --------------------------------------------------------------------------- known answers
 
 
+def test_too_new_customers_take_the_lead_models_value(
+    scores: pd.DataFrame, spend: pd.DataFrame
+) -> None:
+    # Customer 2 (search, tenure 0) and 5 (display, 1 month) are too new; customer 3
+    # (tenure 3 months) is not, so its lead value is ignored.
+    lead = pd.Series({2: 300.0, 3: 999.0, 5: 45.0})
+    table = acquisition_economics(scores, spend, min_customers=1, new_customer_values=lead)
+    search = _row(table, acquisition_channel="search")
+    assert search["lead_valued_customers"] == 1
+    assert search["mean_clv_12m"] == pytest.approx((120.0 + 300.0) / 2)
+    assert search["mean_lifetime_clv"] == pytest.approx((180.0 + 300.0) / 2)
+    assert search["rule"].endswith(
+        "(1 of 2 customers valued by the lead model: too new for the purchase models)"
+    )
+    social = _row(table, acquisition_channel="social")
+    assert social["lead_valued_customers"] == 0
+    assert social["mean_clv_12m"] == pytest.approx(0.0)
+    display = _row(table, acquisition_channel="display")
+    assert display["mean_lifetime_clv"] == pytest.approx(5.0 + 45.0)
+    # A shorter threshold leaves the one-month-old display customer to the models.
+    table = acquisition_economics(
+        scores, spend, min_customers=1, new_customer_values=lead, new_customer_days=20
+    )
+    assert _row(table, acquisition_channel="display")["lead_valued_customers"] == 0
+    with pytest.raises(InputError, match="new_customer_values"):
+        acquisition_economics(scores, spend, new_customer_values=[1.0, 2.0])
+
+
 def test_per_channel_known_answers(scores: pd.DataFrame, spend: pd.DataFrame) -> None:
     table = acquisition_economics(scores, spend, min_customers=1)
     assert list(table.columns) == ["acquisition_channel", *ACQUISITION_COLUMNS]

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
+from lifevalue.data import validate_transactions
 from lifevalue.data.simulate import simulate_business
 from lifevalue.errors import DataValidationError, InputError, NotFittedError
 from lifevalue.value.leads import (
@@ -15,6 +16,7 @@ from lifevalue.value.leads import (
     decile_calibration,
     lead_target,
     rank_leads,
+    score_new_customers,
     validate_out_of_time,
 )
 
@@ -255,3 +257,34 @@ def test_dates_are_not_model_inputs_and_deciles_of_a_lead_list() -> None:
     leads = rank_leads(model, x.iloc[:20], bins=4)
     assert leads["value_decile"].tolist() == [1] * 5 + [2] * 5 + [3] * 5 + [4] * 5
     assert leads["predicted_value"].is_monotonic_decreasing
+
+
+def test_validated_log_gives_the_same_features_in_the_engine(small: pd.DataFrame) -> None:
+    validated = validate_transactions(
+        small.drop(columns="order_id"), observation_end="2024-12-31", returns="keep"
+    )
+    from_engine = build_lead_features(validated, as_of="2024-04-01")
+    from_frame = build_lead_features(small.drop(columns="order_id"), as_of="2024-04-01")
+    pd.testing.assert_frame_equal(from_engine, from_frame, check_dtype=False)
+    target = lead_target(validated, as_of="2024-12-31", horizon_days=120, value="margin")
+    assert target.to_dict() == pytest.approx({1: 40.0, 2: 0.0, 3: 0.0})
+
+
+def test_new_customers_are_valued_by_what_their_channel_is_worth(business) -> None:
+    # Customers acquired in the last 90 days: the lead model must rank the channels whose
+    # simulated customers are worth more (referral, email) above the weaker ones.
+    found = score_new_customers(
+        business.transactions, business.customers, as_of="2025-01-01", margin_rate=0.5
+    )
+    assert found is not None
+    leads = found.leads
+    first = business.transactions.groupby("customer_id")["timestamp"].min().loc[leads.index]
+    assert (first >= pd.Timestamp("2025-01-01") - pd.Timedelta(days=90)).all()
+    assert leads["rank"].tolist() == list(range(1, len(leads) + 1))
+    by_channel = leads.groupby("acquisition_channel")["predicted_value"].mean()
+    assert min(by_channel["referral"], by_channel["email"]) > max(
+        by_channel["social"], by_channel["affiliate"]
+    )
+    metrics = found.validation
+    assert metrics is not None and metrics["gini"] > 0.3
+    assert metrics["horizon_days"] in (180.0, 365.0)

@@ -107,13 +107,7 @@ def compare_models(
         raise InputError(
             f"Unknown comparison criterion {criterion!r}: expected one of {', '.join(CRITERIA)}."
         )
-    missing = [c for c in ("frequency_holdout", "duration_holdout") if c not in summary.columns]
-    if missing:
-        raise DataValidationError(
-            "Comparing models needs a summary with a holdout period (summarise with an "
-            f"observation end after the calibration end); missing: {', '.join(missing)}.",
-            rule="columns",
-        )
+    _check_holdout(summary)
     actual = summary["frequency_holdout"].to_numpy(float)
     duration = summary["duration_holdout"].to_numpy(float)
     revenue = (
@@ -213,3 +207,126 @@ def _expected_spend(summary: pd.DataFrame, spend: BaseModel | None) -> np.ndarra
     if "monetary_value" not in summary.columns:
         return np.ones(len(summary))
     return observed_spend(summary["frequency"].to_numpy(float), summary["monetary_value"])
+
+
+def holdout_by_frequency(
+    model: BaseModel, summary: pd.DataFrame, *, max_frequency: int = 7
+) -> pd.DataFrame:
+    """Mean holdout purchases, real and predicted, by calibration frequency.
+
+    The classic check of a fitted model: customers grouped by how many repeat purchases
+    they made in the calibration period (the last group holds ``max_frequency`` or more),
+    and in each group the mean number they really made in the holdout against the mean
+    the model expected given each customer's history.
+
+    Parameters
+    ----------
+    model
+        A repeat-purchase model fitted on the calibration columns of ``summary``.
+    summary
+        A summary with a holdout (``frequency_holdout``, ``duration_holdout``).
+    max_frequency
+        The last group's lower bound (default 7).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frequency``, ``frequency_label`` (``"7+"`` for the last group), ``customers``,
+        ``actual``, ``predicted``.
+    """
+    _check_holdout(summary)
+    predicted = model.expected_purchases(  # type: ignore[attr-defined]
+        summary, future_t=summary["duration_holdout"].to_numpy(float)
+    )
+    group = summary["frequency"].clip(upper=max_frequency).astype(int).to_numpy()
+    frame = pd.DataFrame(
+        {
+            "frequency": group,
+            "actual": summary["frequency_holdout"].to_numpy(float),
+            "predicted": np.asarray(predicted, dtype=float),
+        }
+    )
+    table = frame.groupby("frequency").agg(
+        customers=("actual", "size"), actual=("actual", "mean"), predicted=("predicted", "mean")
+    )
+    table = table.reset_index()
+    label = table["frequency"].astype(str)
+    table.insert(1, "frequency_label", label.where(table["frequency"] < max_frequency, label + "+"))
+    return table
+
+
+def tracking(
+    model: BaseModel,
+    daily: pd.DataFrame,
+    *,
+    calibration_end: object,
+    period_days: int = 7,
+) -> pd.DataFrame:
+    """Repeat purchases of the whole base per period, real and expected by the model.
+
+    The expected count of a period sums, over the customers born by the calibration end,
+    the model's expected repeat purchases of a new customer over the time since its first
+    purchase (:meth:`expected_purchases_new_customer`): the model knows when each customer
+    arrived and nothing else, so the curve tests the model, not the customers' histories.
+
+    Parameters
+    ----------
+    model
+        A repeat-purchase model fitted on the calibration period.
+    daily
+        :func:`lifevalue.data.tracking.daily_occasions` of the calibration period's
+        customers (``born_by`` = the calibration end), through the holdout.
+    calibration_end
+        The last day of the calibration period.
+    period_days
+        Length of a period in days (default 7: weeks from the first purchase day).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per period (the last one ends with the last day seen, so it may be
+        shorter): ``period_start``, ``days``, ``actual``, ``predicted``,
+        ``cumulative_actual``, ``cumulative_predicted``, ``holdout`` (the period starts
+        after the calibration end).
+    """
+    if daily.empty:
+        raise DataValidationError("Tracking needs purchases; the daily counts are empty.")
+    unit_days = model.time_unit_.days
+    start = daily.index.min()
+    offsets = ((daily.index - start) / pd.Timedelta(days=1)).to_numpy(float)
+    births = daily["first_purchases"].to_numpy(float)
+    last = offsets.max() + 1  # the end of the last day seen; the last period may be short
+    edges = np.append(np.arange(0.0, last, period_days), last)
+    # Cumulative expected repeat purchases at each edge, summed over the birth days.
+    age = np.clip(edges[:, None] - offsets[None, births > 0] - 1.0, 0.0, None) / unit_days
+    curve = np.asarray(
+        model.expected_purchases_new_customer(t=age.ravel()),  # type: ignore[attr-defined]
+        dtype=float,
+    ).reshape(age.shape)
+    cumulative_predicted = curve @ births[births > 0]
+    period = np.searchsorted(edges, offsets, side="right") - 1
+    actual = np.bincount(
+        period, weights=daily["repeat_purchases"].to_numpy(float), minlength=len(edges) - 1
+    )[: len(edges) - 1]
+    table = pd.DataFrame(
+        {
+            "period_start": start + pd.to_timedelta(edges[:-1], unit="D"),
+            "days": np.diff(edges),
+            "actual": actual,
+            "predicted": np.diff(cumulative_predicted),
+        }
+    )
+    table["cumulative_actual"] = table["actual"].cumsum()
+    table["cumulative_predicted"] = table["predicted"].cumsum()
+    table["holdout"] = table["period_start"] > pd.Timestamp(calibration_end)
+    return table
+
+
+def _check_holdout(summary: pd.DataFrame) -> None:
+    missing = [c for c in ("frequency_holdout", "duration_holdout") if c not in summary.columns]
+    if missing:
+        raise DataValidationError(
+            "Comparing models needs a summary with a holdout period (summarise with an "
+            f"observation end after the calibration end); missing: {', '.join(missing)}.",
+            rule="columns",
+        )

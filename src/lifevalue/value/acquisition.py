@@ -97,6 +97,7 @@ ACQUISITION_COLUMNS: tuple[str, ...] = (
     "recommendation",
     "rule",
     "flag",
+    "lead_valued_customers",
 )
 
 _FUNC = "acquisition_economics"
@@ -117,6 +118,8 @@ def acquisition_economics(
     max_payback_months: float = 12.0,
     min_customers: int = 20,
     horizon_months: float | None = None,
+    new_customer_values: pd.Series | None = None,
+    new_customer_days: float = 90.0,
 ) -> pd.DataFrame:
     """CAC, value, LTV:CAC, payback and a scale / hold / cut call per acquisition group.
 
@@ -163,6 +166,17 @@ def acquisition_economics(
     horizon_months
         Months over which ``predicted_clv`` is earned, for the payback curve. Default:
         ``attrs["lifevalue"]["horizon_months"]`` of ``scores``, else 12.
+    new_customer_values
+        Predicted profit over the horizon of customers too new for the purchase models,
+        indexed like ``scores`` (``NewCustomerScores.values`` of
+        :func:`lifevalue.value.leads.score_new_customers`). For the customers in it whose
+        ``tenure_days`` is below ``new_customer_days``, it replaces ``predicted_clv`` and
+        the 12-month value, and is added to ``historic_clv`` for the lifetime value; a
+        campaign of last month is then valued by what its customers' channel, campaign
+        and first orders say, not by one purchase each. ``lead_valued_customers`` counts
+        them per group and the rule says so.
+    new_customer_days
+        Tenure, in days, under which a customer counts as too new (default 90).
 
     Returns
     -------
@@ -221,6 +235,9 @@ def acquisition_economics(
         )
 
     customers = _customer_frame(scores, keys, lifetime_value, twelve_month_value)
+    customers["lead_valued"] = False
+    if new_customer_values is not None:
+        _lead_values(customers, scores, new_customer_values, float(new_customer_days))
     spent = _spend_frame(spend, keys)
 
     groups = customers.groupby(keys, dropna=False, sort=False, observed=True)
@@ -228,6 +245,7 @@ def acquisition_economics(
         new_customers=("lifetime", "size"),
         mean_clv_12m=("twelve_month", "mean"),
         mean_lifetime_clv=("lifetime", "mean"),
+        lead_valued_customers=("lead_valued", "sum"),
     ).reset_index()
     bought["_group"] = np.arange(len(bought))
     customers["_group"] = groups.ngroup().to_numpy()
@@ -239,6 +257,7 @@ def acquisition_economics(
     )
     table = bought.merge(paid, on=keys, how="outer", sort=False)
     table["new_customers"] = table["new_customers"].fillna(0).astype(np.int64)
+    table["lead_valued_customers"] = table["lead_valued_customers"].fillna(0).astype(np.int64)
     table["marketing_spend"] = table["marketing_spend"].fillna(0.0)
 
     n = table["new_customers"].to_numpy(dtype=float)
@@ -251,6 +270,15 @@ def acquisition_economics(
     table["payback_months"] = _payback(customers, table, horizon)
     table["max_allowable_cpa"] = table["mean_lifetime_clv"] / target
     _decide(table, target, cut, max_payback, int(min_customers))
+    by_lead = table["lead_valued_customers"] > 0
+    table.loc[by_lead, "rule"] = (
+        table.loc[by_lead, "rule"]
+        + " ("
+        + table.loc[by_lead, "lead_valued_customers"].astype(str)
+        + " of "
+        + table.loc[by_lead, "new_customers"].astype(str)
+        + " customers valued by the lead model: too new for the purchase models)"
+    )
 
     for key in keys:
         if key != "acquisition_month":
@@ -420,6 +448,22 @@ def _customer_frame(
         )
     out["tenure_months"] = tenure / _DAYS_PER_MONTH
     return out.reset_index(drop=True)
+
+
+def _lead_values(
+    customers: pd.DataFrame, scores: pd.DataFrame, values: pd.Series, days: float
+) -> None:
+    """Value the too-new customers by the lead model (in place, on our own frame)."""
+    if not isinstance(values, pd.Series):
+        _fail("new_customer_values", "a pandas Series indexed like the scores", values)
+    if not days > 0:
+        _fail("new_customer_days", "a number > 0", days)
+    lead = values.reindex(scores.index).to_numpy(dtype=float)
+    new = (customers["tenure_months"].to_numpy() * _DAYS_PER_MONTH < days) & np.isfinite(lead)
+    customers["lead_valued"] = new
+    customers.loc[new, "predicted"] = lead[new]
+    customers.loc[new, "twelve_month"] = lead[new]
+    customers.loc[new, "lifetime"] = customers.loc[new, "historic"] + lead[new]
 
 
 def _spend_frame(spend: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

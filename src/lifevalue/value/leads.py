@@ -52,12 +52,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+import ibis
 import numpy as np
 import pandas as pd
 from scipy import stats
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingRegressor
+from threadpoolctl import threadpool_limits
 
+from lifevalue.data.sources import POS
+from lifevalue.data.validate import ValidatedTransactions
 from lifevalue.errors import DataValidationError, InputError, NotFittedError
 from lifevalue.models.compare import normalised_gini
 
@@ -65,10 +69,12 @@ __all__ = [
     "DEFAULT_ATTRIBUTES",
     "LeadModel",
     "LeadValidation",
+    "NewCustomerScores",
     "build_lead_features",
     "decile_calibration",
     "lead_target",
     "rank_leads",
+    "score_new_customers",
     "validate_out_of_time",
 ]
 
@@ -86,8 +92,12 @@ _FROM_FIRST_ORDER = {"channel": "acquisition_channel", "campaign": "acquisition_
 #: Most categories a column keeps (the most frequent); the others count as missing.
 _MAX_CATEGORIES = 254
 _DAY = pd.Timedelta(days=1)
+#: Row-order column added to the log, so "the first order's category" is the first read.
+_ROW = "_lv_row"
 _PREDICTION_COLUMNS = ("predicted_value", "predicted_value_low", "predicted_value_high")
 _LOSSES = ("squared_error", "poisson")
+#: Training rows from which boosting uses every core.
+_THREADED_ROWS = 100_000
 _VALUES = ("revenue", "margin")
 
 
@@ -169,28 +179,59 @@ def _transactions(transactions: Any, func: str) -> pd.DataFrame:
     return tx
 
 
-def _profit(tx: pd.DataFrame, func: str) -> pd.Series:
-    if "margin" in tx.columns:
-        return pd.to_numeric(tx["margin"]).astype(float)
-    if "cost" in tx.columns:
-        return tx["amount"] - pd.to_numeric(tx["cost"]).astype(float)
+def _table(transactions: Any, func: str) -> ibis.Table:
+    """The log as an engine table with a row-order column ``_ROW``."""
+    if isinstance(transactions, ValidatedTransactions):
+        table = transactions.accepted
+        return table.mutate(**{_ROW: table[POS]})
+    if isinstance(transactions, ibis.Table):
+        missing = [
+            c for c in ("customer_id", "timestamp", "amount") if c not in transactions.columns
+        ]
+        if missing:
+            raise DataValidationError(
+                f"{func} needs the columns {', '.join(map(repr, missing))} in the transactions; "
+                f"they are missing (found: {', '.join(transactions.columns)}).",
+                rule="required_columns",
+            )
+        return transactions.mutate(**{_ROW: ibis.row_number()})
+    tx = _transactions(transactions, func)
+    return ibis.memtable(tx.assign(**{_ROW: np.arange(len(tx))}))
+
+
+def _firsts(t: ibis.Table, as_of: pd.Timestamp) -> ibis.Table:
+    """Each customer's first positive-amount time before ``as_of`` (returns never start one)."""
+    seen = t.filter((t.timestamp < ibis.literal(as_of)) & (t.amount > 0))
+    return seen.group_by("customer_id").aggregate(first=seen.timestamp.min())
+
+
+def _with_first(t: ibis.Table, as_of: pd.Timestamp) -> ibis.Table:
+    """The rows before ``as_of`` of customers who bought, with their ``first`` purchase time."""
+    before = t.filter(t.timestamp < ibis.literal(as_of))
+    return before.inner_join(_firsts(t, as_of), "customer_id")
+
+
+def _has_margin(t: ibis.Table) -> bool:
+    return "margin" in t.columns or "cost" in t.columns
+
+
+def _margin_expr(t: ibis.Table, func: str) -> ibis.Value:
+    if "margin" in t.columns:
+        return t.margin.cast("float64")
+    if "cost" in t.columns:
+        return t.amount - t.cost.cast("float64")
     raise DataValidationError(
         f"{func} needs a 'cost' or 'margin' column in the transactions to measure margin; "
-        f"found neither (found: {', '.join(map(str, tx.columns))}).",
+        f"found neither (found: {', '.join(c for c in t.columns if c != _ROW)}).",
         rule="required_columns",
     )
-
-
-def _first_purchase(tx: pd.DataFrame) -> pd.Series:
-    """Time of each customer's first positive-amount row (returns never start a customer)."""
-    return tx.loc[tx["amount"] > 0].groupby("customer_id")["timestamp"].min()
 
 
 # --------------------------------------------------------------------------- features
 
 
 def build_lead_features(
-    transactions: pd.DataFrame,
+    transactions: Any,
     customers: pd.DataFrame | None = None,
     *,
     as_of: Any,
@@ -199,10 +240,15 @@ def build_lead_features(
 ) -> pd.DataFrame:
     """Per customer: acquisition attributes and behaviour in the first ``window_days``.
 
+    The per-transaction work runs in the SQL engine (DuckDB by default); only one row per
+    customer comes back.
+
     Parameters
     ----------
     transactions
-        Transaction log with ``customer_id``, ``timestamp``, ``amount`` (negative for
+        The transaction log: validated transactions
+        (:class:`~lifevalue.data.validate.ValidatedTransactions`), an Ibis table or a
+        pandas DataFrame, with ``customer_id``, ``timestamp``, ``amount`` (negative for
         returns); ``order_id``, ``cost`` or ``margin``, ``category``, ``channel`` and
         ``campaign`` are used when present. Rows at or after ``as_of`` are ignored.
     customers
@@ -234,51 +280,65 @@ def build_lead_features(
     func = "build_lead_features"
     as_of = _date(as_of, "as_of", func)
     window_days = _positive_int(window_days, "window_days", func)
-    tx = _transactions(transactions, func)
-    tx = tx.loc[tx["timestamp"] < as_of]
-    first = _first_purchase(tx)
-    window_end = (first + window_days * _DAY).clip(upper=as_of)
-
-    # Rows of each customer's first window (orders and returns), with the window's bounds.
-    start_of = tx["customer_id"].map(first)
-    end_of = tx["customer_id"].map(window_end)
-    in_window = tx.loc[(tx["timestamp"] >= start_of) & (tx["timestamp"] < end_of)].copy()
-    in_window["start"] = start_of.loc[in_window.index]
-    positive = in_window["amount"] > 0
-    orders = in_window.loc[positive]
-    is_first = orders["timestamp"] == orders["start"]
-    first_rows = orders.loc[is_first]
-    order_key = "order_id" if "order_id" in orders.columns else "timestamp"
-    later = orders.loc[~is_first]
-
-    out = pd.DataFrame(index=first.index.rename("customer_id"))
+    t = _table(transactions, func)
+    w = _with_first(t, as_of)
+    end = ibis.least(w.first + ibis.interval(days=window_days), ibis.literal(as_of))
+    w = w.filter((w.timestamp >= w.first) & (w.timestamp < end))
+    positive = w.amount > 0
+    is_first = positive & (w.timestamp == w.first)
+    later = positive & (w.timestamp > w.first)
+    order_key = w.order_id if "order_id" in w.columns else w.timestamp
+    # The first order's text columns: the earliest row's value, as a log is read.
+    firsts = {
+        name: w[column].first(where=is_first & w[column].notnull(), order_by=w[_ROW])
+        for column, name in (("category", "first_order_category"), *_FROM_FIRST_ORDER.items())
+        if column in w.columns
+    }
+    margin = _margin_expr(w, func) if _has_margin(w) else None
+    figures = w.group_by("customer_id").aggregate(
+        first_purchase_date=w.first.min(),
+        first_order_value=w.amount.sum(where=is_first),
+        window_orders=order_key.nunique(where=positive),
+        window_revenue=w.amount.sum(),
+        window_returns=(-ibis.least(w.amount, 0)).sum(),
+        second=w.timestamp.min(where=later),
+        **({"window_margin": margin.sum()} if margin is not None else {}),
+        **firsts,
+    )
+    out = figures.to_pandas().set_index("customer_id")
+    first = pd.to_datetime(out["first_purchase_date"])
     out["first_purchase_date"] = first
     out["acquisition_month_of_year"] = first.dt.month.astype(float)
-    out["first_order_value"] = first_rows.groupby("customer_id")["amount"].sum()
-    if "category" in first_rows.columns:
-        out["first_order_category"] = (
-            first_rows.groupby("customer_id", observed=True)["category"].first().astype(object)
-        )
-    out["window_orders"] = orders.groupby("customer_id")[order_key].nunique()
-    out["window_revenue"] = in_window.groupby("customer_id")["amount"].sum()
-    out["window_returns"] = (
-        -in_window["amount"].clip(upper=0).groupby(in_window["customer_id"]).sum()
+    out["days_to_second_order"] = (pd.to_datetime(out.pop("second")) - first) / _DAY
+    out["days_observed"] = ((((first + window_days * _DAY).clip(upper=as_of)) - first) / _DAY).clip(
+        lower=0.0
     )
-    if "margin" in in_window.columns or "cost" in in_window.columns:
-        out["window_margin"] = _profit(in_window, func).groupby(in_window["customer_id"]).sum()
-    out["days_to_second_order"] = (later["timestamp"] - later["start"]).groupby(
-        later["customer_id"]
-    ).min() / _DAY
-    out["days_observed"] = ((window_end - first) / _DAY).clip(lower=0.0)
-    fill = ["window_orders", "window_revenue", "window_returns"]
+    fill = ["first_order_value", "window_orders", "window_revenue", "window_returns"]
     fill += ["window_margin"] if "window_margin" in out.columns else []
-    out[fill] = out[fill].fillna(0.0)
+    out[fill] = out[fill].astype(float).fillna(0.0)
     out["window_orders"] = out["window_orders"].astype(int)
-
-    attrs = _attributes(customers, first_rows, attributes, func)
+    from_order = out[[c for c in _FROM_FIRST_ORDER.values() if c in out.columns]]
+    out = out.drop(columns=from_order.columns)
+    columns = [
+        "first_purchase_date",
+        "acquisition_month_of_year",
+        "first_order_value",
+        *(["first_order_category"] if "first_order_category" in out.columns else []),
+        "window_orders",
+        "window_revenue",
+        "window_returns",
+        *(["window_margin"] if "window_margin" in out.columns else []),
+        "days_to_second_order",
+        "days_observed",
+    ]
+    out = out[columns]
+    if "first_order_category" in out.columns:
+        out["first_order_category"] = out["first_order_category"].astype(object)
+    attrs = _attributes(customers, from_order, attributes, func)
     if attrs is not None:
         out = out.join(attrs, how="left")
     out = out.sort_index()
+    out.index.name = "customer_id"
     out.attrs["lifevalue"] = {"as_of": as_of, "window_days": window_days}
     logger.info("Lead features for %d customers as of %s.", len(out), as_of)
     return out
@@ -286,18 +346,15 @@ def build_lead_features(
 
 def _attributes(
     customers: pd.DataFrame | None,
-    first_rows: pd.DataFrame,
+    from_order: pd.DataFrame,
     attributes: Sequence[str] | None,
     func: str,
 ) -> pd.DataFrame | None:
+    """The attribute columns: from the customers table, else the first order's."""
     if customers is None:
         if attributes:
             raise _bad("attributes", func, "empty without a customers table", list(attributes))
-        cols = [c for c in _FROM_FIRST_ORDER if c in first_rows.columns]
-        if not cols:
-            return None
-        grouped = first_rows.groupby("customer_id", observed=True)[cols].first()
-        return grouped.rename(columns=_FROM_FIRST_ORDER)
+        return from_order if len(from_order.columns) else None
     if not isinstance(customers, pd.DataFrame):
         raise InputError(
             f"{func} expects the customers table as a pandas DataFrame. "
@@ -369,31 +426,26 @@ def lead_target(
     window_days = _positive_int(window_days, "window_days", func)
     horizon_days = _positive_int(horizon_days, "horizon_days", func)
     value = _choice(value, "value", func, _VALUES)
-    tx = _transactions(transactions, func)
-    tx = tx.loc[tx["timestamp"] < as_of]
-    tx = tx.assign(value=_profit(tx, func) if value == "margin" else tx["amount"])
-    first = _first_purchase(tx)
-    start = first + window_days * _DAY
-    end = start + horizon_days * _DAY
-    complete = end <= as_of
-    start, end = start[complete], end[complete]
-    if start.empty:
-        empty = pd.Series(dtype=float, name=f"future_{value}")
-        empty.index = pd.Index([], dtype=first.index.dtype, name="customer_id")
-        return empty
-    tx = tx.loc[tx["customer_id"].isin(start.index)]
-    amount = tx["value"]
-    lo = tx["customer_id"].map(start)
-    hi = tx["customer_id"].map(end)
-    inside = (tx["timestamp"] >= lo) & (tx["timestamp"] < hi)
-    total = amount.loc[inside].groupby(tx.loc[inside, "customer_id"]).sum()
-    out = total.reindex(start.index, fill_value=0.0).astype(float).sort_index()
+    t = _table(transactions, func)
+    w = _with_first(t, as_of)
+    start = w.first + ibis.interval(days=window_days)
+    end = start + ibis.interval(days=horizon_days)
+    amount = _margin_expr(w, func) if value == "margin" else w.amount
+    inside = (w.timestamp >= start) & (w.timestamp < end)
+    figures = (
+        w.filter(end <= ibis.literal(as_of))
+        .group_by("customer_id")
+        .aggregate(total=amount.sum(where=inside))
+        .to_pandas()
+    )
+    n_customers = int(_firsts(t, as_of).count().to_pandas())
+    out = figures.set_index("customer_id")["total"].astype(float).fillna(0.0).sort_index()
     out.index.name = "customer_id"
     out.name = f"future_{value}"
     logger.info(
         "Lead target for %d customers (%d too recent to know) as of %s.",
         len(out),
-        int((~complete).sum()),
+        n_customers - len(out),
         as_of,
     )
     return out
@@ -573,13 +625,16 @@ class LeadModel(BaseEstimator):  # type: ignore[misc]
                 self.categories_[c] = pd.Index(sorted(counts.index[:_MAX_CATEGORIES], key=str))
         self.feature_names_in_ = columns
         xt = self._prepare(x)
-        self.estimator_ = self._regressor(self.loss).fit(xt, y.to_numpy())
         self.low_estimator_: HistGradientBoostingRegressor | None = None
         self.high_estimator_: HistGradientBoostingRegressor | None = None
-        if self.quantiles is not None:
-            lo, hi = self.quantiles
-            self.low_estimator_ = self._regressor("quantile", float(lo)).fit(xt, y.to_numpy())
-            self.high_estimator_ = self._regressor("quantile", float(hi)).fit(xt, y.to_numpy())
+        # OpenMP threads cost more than they save on the small tables of new customers
+        # (tens of thousands of rows): the per-split synchronisation dominates.
+        with threadpool_limits(1 if len(y) < _THREADED_ROWS else None):
+            self.estimator_ = self._regressor(self.loss).fit(xt, y.to_numpy())
+            if self.quantiles is not None:
+                lo, hi = self.quantiles
+                self.low_estimator_ = self._regressor("quantile", float(lo)).fit(xt, y.to_numpy())
+                self.high_estimator_ = self._regressor("quantile", float(hi)).fit(xt, y.to_numpy())
         self.target_name_ = str(target.name) if target.name is not None else "value"
         self.n_train_ = len(y)
         self.train_mean_ = float(y.mean())
@@ -898,3 +953,129 @@ def rank_leads(
     if top is not None:
         out = out.iloc[:top]
     return out
+
+
+# --------------------------------------------------------------------------- new customers
+
+
+@dataclass
+class NewCustomerScores:
+    """What :func:`score_new_customers` found.
+
+    Attributes
+    ----------
+    leads
+        The ranked lead list of the new customers (:func:`rank_leads`), with
+        ``predicted_value`` (and ``_low``/``_high``) in profit over the horizon.
+    validation
+        The out-of-time metrics (:attr:`LeadValidation.metrics`, in the log's revenue or
+        margin before ``margin_rate``) with a ``horizon_days`` row, or ``None`` when the
+        history is too short to hold back a test cohort.
+    values
+        ``predicted_value`` per new customer, indexed by ``customer_id``.
+    model
+        The model fitted on every customer whose value after the window is known.
+    """
+
+    leads: pd.DataFrame
+    validation: pd.Series | None
+    values: pd.Series
+    model: LeadModel = field(repr=False)
+
+
+def score_new_customers(
+    transactions: Any,
+    attributes: pd.DataFrame | None,
+    *,
+    as_of: Any,
+    new_days: int = 90,
+    window_days: int = 30,
+    horizon_days: int = 365,
+    value: str = "revenue",
+    margin_rate: float = 1.0,
+    min_training: int = 200,
+) -> NewCustomerScores | None:
+    """Value the customers acquired in the last ``new_days`` with a lead model.
+
+    The model learns, from every customer acquired early enough for it to be known, what a
+    customer earns in the ``horizon_days`` after its first ``window_days`` given its
+    attributes and its first window; it then scores the customers whose first purchase is
+    less than ``new_days`` before ``as_of``. The probabilistic models see such customers as
+    one or two purchases and little else; the lead model also knows their channel,
+    campaign and first order.
+
+    Parameters
+    ----------
+    transactions
+        The log, as for :func:`build_lead_features`.
+    attributes
+        Per customer (index ``customer_id``) attribute columns (channel, campaign,
+        region...), or ``None`` for the first order's channel and campaign.
+    as_of
+        The scoring date.
+    new_days
+        Customers acquired less than this many days before ``as_of`` are new (default
+        90).
+    window_days, horizon_days
+        The first window and the period valued after it (defaults 30 and 365).
+    value
+        ``"revenue"`` (times ``margin_rate``) or ``"margin"`` (the log's margin).
+    margin_rate
+        Gross margin applied to revenue (ignored for ``value="margin"``).
+    min_training
+        Fewest customers with a known value to train on; fewer returns ``None``.
+
+    Returns
+    -------
+    NewCustomerScores or None
+        ``None`` (and a log message) when there is no new customer or too few to train on.
+    """
+    func = "score_new_customers"
+    as_of = _date(as_of, "as_of", func)
+    new_days = _positive_int(new_days, "new_days", func)
+    features = build_lead_features(transactions, attributes, as_of=as_of, window_days=window_days)
+    target = lead_target(
+        transactions, as_of=as_of, window_days=window_days, horizon_days=horizon_days, value=value
+    )
+    scale = 1.0 if value == "margin" else float(margin_rate)
+    new = features.index[features["first_purchase_date"] > as_of - new_days * _DAY]
+    if len(new) == 0 or len(target) < min_training:
+        logger.warning(
+            "No lead scoring: %d new customers, %d with a known value to learn from (at least "
+            "%d needed: customers acquired %d days or more before the scoring date).",
+            len(new),
+            len(target),
+            min_training,
+            window_days + horizon_days,
+        )
+        return None
+    model = LeadModel().fit(features.loc[target.index], target * scale)
+    leads = rank_leads(model, features.loc[new])
+    checked = None
+    for days in dict.fromkeys((horizon_days, min(horizon_days, 180))):
+        # Test cohorts are acquired in the half-span [cut, as_of - span] and training ones
+        # before cut - span: 2.5 spans of history. Shorter histories are validated on a
+        # 180-day horizon.
+        span = (window_days + days) * _DAY
+        try:
+            found = validate_out_of_time(
+                transactions,
+                attributes,
+                cut_date=as_of - 1.5 * span,
+                as_of=as_of,
+                window_days=window_days,
+                horizon_days=days,
+                value=value,
+            )
+        except DataValidationError as exc:
+            logger.info("Lead validation with a %d-day horizon skipped: %s", days, exc)
+            continue
+        checked = pd.concat([found.metrics, pd.Series({"horizon_days": float(days)})])
+        checked.index.name = "metric"
+        break
+    return NewCustomerScores(
+        leads=leads,
+        validation=checked,
+        values=leads["predicted_value"],
+        model=model,
+    )
