@@ -11,7 +11,7 @@ from tests.test_cli import run
 
 from lifevalue.config import Config
 from lifevalue.errors import InputError
-from lifevalue.pipeline import run_analysis
+from lifevalue.pipeline import run_analysis, tier_labels
 
 
 def test_run_analysis_scores_segments_and_values_channels(business, business_result) -> None:
@@ -87,3 +87,13 @@ def test_missing_pieces_are_clear_errors(tmp_path: Path) -> None:
     config = Config.from_dict({"data": {"source": str(tmp_path / "x.csv")}})
     with pytest.raises(InputError, match="No scoring date"):
         run_analysis(config)
+
+
+def test_tier_names_fit_the_default_policy_for_any_number_of_cuts() -> None:
+    assert tier_labels((0.05, 0.15, 0.30)) == ("top", "high", "medium", "low")
+    assert tier_labels((0.2,)) == ("top", "low")
+    assert tier_labels((0.1, 0.3)) == ("top", "high", "low")
+    five = tier_labels((0.05, 0.1, 0.2, 0.4))
+    assert five == ("top", "high", "medium", "medium-low", "low")
+    six = tier_labels((0.05, 0.1, 0.2, 0.3, 0.5))
+    assert six[0] == "top" and six[-1] == "low" and len(set(six)) == 6

@@ -248,7 +248,7 @@ def run_analysis(
     scores = _with_attributes(scores, value.customers)
     say("Segmenting and deciding")
     scores = scores.assign(
-        value_tier=value_tiers(scores, cuts=value.tiers, labels=_tier_labels(value.tiers)),
+        value_tier=value_tiers(scores, cuts=value.tiers, labels=tier_labels(value.tiers)),
         segment=rfm_segments(scores),
         lifecycle_state=lifecycle_states(scores),
     )
@@ -386,11 +386,20 @@ def _new_customers(
     )
 
 
-def _tier_labels(cuts: tuple[float, ...]) -> tuple[str, ...]:
-    names = ("top", "high", "medium", "low")
-    if len(cuts) == 3:
-        return names
-    return tuple(f"tier {i + 1}" for i in range(len(cuts) + 1))
+def tier_labels(cuts: tuple[float, ...]) -> tuple[str, ...]:
+    """Names of the value tiers for ``cuts``, best first.
+
+    Always ``top`` first and ``low`` last, so the default offer policy and contact plan,
+    which speak of ``top``, ``high``, ``medium`` and ``low``, fit any number of tiers:
+    one cut gives top / low, two top / high / low, three (the default) top / high /
+    medium / low; more add ``medium-low`` tiers (numbered from the sixth tier on).
+    """
+    n = len(cuts) + 1
+    if n <= 4:
+        return (*("top", "high", "medium")[: n - 1], "low")
+    extra = n - 4
+    lower = ["medium-low"] if extra == 1 else [f"medium-low {i + 1}" for i in range(extra)]
+    return ("top", "high", "medium", *lower, "low")
 
 
 def _with_attributes(scores: pd.DataFrame, path: str | None) -> pd.DataFrame:
