@@ -12,6 +12,7 @@ from tests.test_cli import run
 from lifevalue.config import Config
 from lifevalue.errors import InputError
 from lifevalue.pipeline import run_analysis, tier_labels
+from lifevalue.store import RunStore
 
 
 def test_run_analysis_scores_segments_and_values_channels(business, business_result) -> None:
@@ -71,8 +72,15 @@ def test_run_checks_the_model_and_values_new_customers(business, business_result
 
 def test_run_command_writes_every_table(capsys, business, tmp_path: Path) -> None:
     folder, _ = business
-    code, out, _ = run(capsys, "run", "--config", folder / "lifevalue.toml", "--out", tmp_path)
+    store = tmp_path / "runs.duckdb"
+    code, out, _ = run(
+        capsys, "run", "--config", folder / "lifevalue.toml", "--out", tmp_path, "--store", store
+    )
     assert code == 0, out
+    flat = " ".join(out.split())  # the console wraps long lines
+    assert "Stored as run" in flat and "(its first run)" in flat
+    with RunStore(store) as runs:
+        assert len(runs.list()) == 1
     for name in ("scores", "segments", "offers", "acquisition", "concentration"):
         assert (tmp_path / f"{name}.parquet").is_file() and (tmp_path / f"{name}.csv").is_file()
     with duckdb.connect(str(tmp_path / "lifevalue.duckdb"), read_only=True) as con:

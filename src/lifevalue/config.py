@@ -44,6 +44,13 @@
     memory_limit = "4GB"
     threads = 2
 
+    [store]                          # optional: the run history
+    url = "lifevalue-runs.duckdb"    # a DuckDB file, or postgresql://user@host/db
+
+    [monitor]                        # optional: alerts when a run is stored
+    threshold = 0.10                 # relative change of a figure that raises an alert
+    min_customers = 30               # groups smaller than this raise none
+
 Unknown sections and keys are errors, so a typo never goes unnoticed. Command-line
 options override the file.
 """
@@ -116,6 +123,44 @@ class EngineConfig:
 
 
 @dataclass(frozen=True)
+class StoreConfig:
+    """The ``[store]`` section: where runs are kept.
+
+    ``url`` is a DuckDB file (a path, or ``duckdb:///path``) or a PostgreSQL URL
+    (``postgresql://user@host:5432/db``); by default the environment variable
+    ``LIFEVALUE_STORE``, else ``lifevalue-runs.duckdb`` in the current folder.
+    """
+
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """The ``[monitor]`` section: when a stored run raises alerts.
+
+    A monitored figure (customer equity, mean CLV, mean P(alive), customer count) of the
+    whole base or of a group raises an alert when it moves by more than ``threshold``
+    (relative to the previous run); groups with fewer than ``min_customers`` customers in
+    both runs raise none.
+    """
+
+    threshold: float = 0.10
+    min_customers: int = 30
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.threshold, int | float) and self.threshold > 0):
+            raise InputError(
+                f"The 'threshold' setting of [monitor] must be a number > 0. "
+                f"Got {self.threshold!r} instead."
+            )
+        if not (isinstance(self.min_customers, int) and self.min_customers >= 0):
+            raise InputError(
+                f"The 'min_customers' setting of [monitor] must be an integer >= 0. "
+                f"Got {self.min_customers!r} instead."
+            )
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole configuration file."""
 
@@ -124,6 +169,8 @@ class Config:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     value: ValueConfig = field(default_factory=ValueConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Config:
@@ -137,7 +184,9 @@ class Config:
         cls, raw: Mapping[str, Any], *, base_dir: Path | None = None, where: str = "configuration"
     ) -> Config:
         """Build a configuration from plain data (a parsed TOML document)."""
-        _check_keys(raw, {"data", "summary", "models", "value", "engine"}, where, "")
+        _check_keys(
+            raw, {"data", "summary", "models", "value", "engine", "store", "monitor"}, where, ""
+        )
         data = dict(raw.get("data") or {})
         _check_keys(data, {f.name for f in fields(DataConfig)}, where, "data")
         columns = ColumnMapping.from_dict(data.pop("columns", None))
@@ -159,12 +208,22 @@ class Config:
                 value[key] = str(base_dir / given)
         if "tiers" in value:
             value["tiers"] = tuple(value["tiers"])
+        store = dict(raw.get("store") or {})
+        _check_keys(store, {f.name for f in fields(StoreConfig)}, where, "store")
+        url = store.get("url")
+        # A plain path is relative to the file, like the other paths; URLs are left as given.
+        if url and "://" not in str(url) and base_dir is not None and not Path(url).is_absolute():
+            store["url"] = str(base_dir / url)
+        monitor = dict(raw.get("monitor") or {})
+        _check_keys(monitor, {f.name for f in fields(MonitorConfig)}, where, "monitor")
         return cls(
             data=DataConfig(source=source, columns=columns, csv=csv, **_strings(data)),
             summary=SummaryConfig(**_strings(summary)),
             models=ModelsConfig(**models),
             value=ValueConfig(**value),
             engine=EngineConfig(**engine),
+            store=StoreConfig(**store),
+            monitor=MonitorConfig(**monitor),
         )
 
 

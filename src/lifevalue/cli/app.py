@@ -10,7 +10,9 @@ from rich.logging import RichHandler
 
 from lifevalue.cli import data as data_commands
 from lifevalue.cli import demo as demo_commands
+from lifevalue.cli import history as history_commands
 from lifevalue.cli import models as model_commands
+from lifevalue.cli import report as report_commands
 from lifevalue.cli import run as run_commands
 from lifevalue.cli.shared import err_console, print_error
 from lifevalue.errors import LifevalueError
@@ -29,6 +31,10 @@ app.command("predict")(model_commands.predict)
 app.command("compare")(model_commands.compare)
 app.command("run")(run_commands.run)
 app.command("demo")(demo_commands.demo)
+app.add_typer(history_commands.runs_app, name="runs")
+app.command("monitor")(history_commands.monitor)
+app.command("backtest")(history_commands.backtest)
+app.command("report")(report_commands.report)
 
 
 @app.callback()

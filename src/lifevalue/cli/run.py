@@ -6,12 +6,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from lifevalue.cli import shared
+from lifevalue.cli.history import StoreOpt, print_alerts
 from lifevalue.cli.shared import console
 from lifevalue.errors import InputError
 from lifevalue.pipeline import AnalysisResult, run_analysis
+from lifevalue.store import RunStore, resolve_store_url
 
 
 def run(
@@ -21,16 +24,33 @@ def run(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the results.")] = Path(
         "out/run"
     ),
+    store: StoreOpt = None,
+    no_store: Annotated[
+        bool, typer.Option("--no-store", help="Do not keep the run in the run history.")
+    ] = False,
 ) -> None:
-    """Validate, summarise, fit, score and decide; write every table (Parquet, CSV, DuckDB)."""
+    """Validate, summarise, fit, score and decide; write every table (Parquet, CSV, DuckDB).
+
+    The run is also kept in the run history (see `lifevalue runs`) and compared with the
+    run stored before it; figures that moved beyond the [monitor] threshold are printed.
+    """
     if config is None:
         raise InputError("No configuration: pass --config lifevalue.toml.")
     cfg = shared.load_config(config)
     engine = shared.make_engine(cfg, None, None)
-    with shared.progress(engine) as step:
-        result = run_analysis(cfg, engine=engine, step=step)
-        step("Writing the results")
-        written = result.write(out)
+    runs = None if no_store else RunStore(resolve_store_url(store, cfg))
+    try:
+        with shared.progress(engine) as step:
+            result = run_analysis(cfg, engine=engine, step=step)
+            step("Writing the results")
+            written = result.write(out)
+            if runs is not None:
+                step("Storing the run")
+                run_id = runs.save(result)
+                alerts, previous = runs.alerts(run_id), runs.previous(run_id)
+    finally:
+        if runs is not None:
+            runs.close()
     print_result(result)
     console.print(
         f"\nResults in [bold]{out}[/]: {len(result.tables)} tables as Parquet and CSV "
@@ -38,6 +58,14 @@ def run(
         "as JSON and run.json.",
         highlight=False,
     )
+    if runs is not None:
+        console.print(
+            f"Stored as run [bold]{run_id}[/] in {escape(str(runs))}"
+            + (f", compared with run {previous}." if previous else " (its first run)."),
+            highlight=False,
+        )
+        if previous is not None:
+            print_alerts(alerts, previous=previous, limit=10)
 
 
 def print_result(result: AnalysisResult) -> None:
