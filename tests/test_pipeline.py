@@ -36,6 +36,9 @@ def test_run_analysis_scores_segments_and_values_channels(business, business_res
     acquisition = result.tables["acquisition"].set_index("acquisition_channel")
     assert acquisition["mean_clv_12m"].idxmax() == best_true
     assert acquisition["new_customers"].sum() == len(scores)
+    # The blended LTV:CAC is a spend-weighted mean of the paid channels' ratios.
+    paid = acquisition.loc[acquisition["marketing_spend"] > 0, "ltv_cac"]
+    assert paid.min() < result.headline()["ltv_cac"] < paid.max()
     # Customers the simulation knows are gone score lower P(alive) than those alive.
     truth_ids = simulated.customers.assign(customer_id=lambda c: c["customer_id"].astype(str))
     alive = truth_ids.set_index("customer_id")["alive_at_end"].reindex(scores.index)

@@ -108,7 +108,11 @@ class AnalysisResult:
     fingerprint: str = ""
 
     def headline(self) -> dict[str, Any]:
-        """The figures a manager reads first."""
+        """The figures a manager reads first.
+
+        ``ltv_cac`` is blended over the paid channels: the lifetime value of the customers
+        they bought over the whole spend (NaN without a spend table).
+        """
         scores = self.scores
         total_future = float(scores["predicted_clv"].sum())
         top = scores["predicted_clv"].nlargest(max(1, round(0.2 * len(scores)))).sum()
@@ -122,8 +126,22 @@ class AnalysisResult:
             "predicted_value_high": float(scores["predicted_clv_high"].sum()),
             "mean_predicted_clv": float(scores["predicted_clv"].mean()),
             "top_20_percent_share": float(top / total_future) if total_future else float("nan"),
+            "ltv_cac": self._blended_ltv_cac(),
             "transaction_model": self.transaction_model.model_name,
         }
+
+    def _blended_ltv_cac(self) -> float:
+        """Lifetime value of the customers that paid channels bought over all they cost.
+
+        NaN without a marketing-spend table or without spend.
+        """
+        table = self.tables.get("acquisition")
+        if table is None:
+            return float("nan")
+        paid = table["marketing_spend"] > 0
+        spent = float(table.loc[paid, "marketing_spend"].sum())
+        bought = (table["mean_lifetime_clv"] * table["new_customers"])[paid].sum()
+        return float(bought / spent) if spent > 0 else float("nan")
 
     def write(self, out: str | Path) -> dict[str, Path]:
         """Write every table as Parquet and CSV, all in ``lifevalue.duckdb``, and the models.

@@ -59,6 +59,7 @@ KPI_LABELS: dict[str, str] = {
     "predicted_value_high": "Predicted value, high",
     "mean_predicted_clv": "Average predicted CLV",
     "top_20_percent_share": "Share of value in the top 20%",
+    "ltv_cac": "LTV:CAC, all paid channels",
 }
 
 # Column names by the kind of number they hold (anything else: plain number).
@@ -358,11 +359,13 @@ def _overview(sheet: _Sheet, run: StoredRun) -> None:
         "predicted_value_high": "Customers' high bounds summed",
         "mean_predicted_clv": f"Predicted profit per customer, next {months:g} months",
         "top_20_percent_share": "Share of the predicted value held by the top 20% of customers",
+        "ltv_cac": "Lifetime value of the customers paid channels bought, over all marketing spend",
     }
     kind = {
         "customers": f.integer,
         "active_customers": f.integer,
         "top_20_percent_share": f.percent,
+        "ltv_cac": f.ratio,
     }
     ws.write_row(3, 0, ["Key figure", "Value", "What it means"], f.header)
     row = 4
