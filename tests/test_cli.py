@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from lifevalue.cli import main
+from lifevalue.store import RunStore
 
 LOG = """customer_id,timestamp,amount
 a,2024-01-05,10
@@ -163,6 +164,13 @@ def test_demo_runs_on_the_bundled_data(capsys, tmp_path):
     scores = pd.read_parquet(business / "results" / "scores.parquet")
     assert {"predicted_clv", "value_tier", "segment", "offers"} <= set(scores.columns)
     assert "Acquisition channels" in out
+    # The demo ends with the dashboard, the report and the figures, and says where.
+    flat = out.replace("\n", "")
+    for name in ("dashboard.xlsx", "report.html", "figures"):
+        assert (business / name).exists() and str(business / name) in flat
+    assert len(list((business / "figures").glob("*.png"))) >= 10
+    with RunStore(business / "runs.duckdb") as runs:
+        assert len(runs.list()) == 2 and not runs.backtests().empty
 
 
 def test_the_installed_entry_point(log):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated
@@ -9,7 +10,9 @@ from typing import Annotated
 import typer
 
 from lifevalue.cli import shared
+from lifevalue.cli.history import print_alerts
 from lifevalue.cli.models import print_comparison, print_fit
+from lifevalue.cli.report import render
 from lifevalue.cli.run import print_result
 from lifevalue.cli.shared import console
 from lifevalue.config import Config
@@ -19,6 +22,8 @@ from lifevalue.models import GammaGammaModel
 from lifevalue.models.clv import customer_lifetime_value
 from lifevalue.models.compare import compare_models
 from lifevalue.pipeline import run_analysis
+from lifevalue.store import RunStore
+from lifevalue.store.backtest import run_backtest
 
 
 def demo(
@@ -74,8 +79,9 @@ def demo(
         "cdnow_validation.json (what validation found), cdnow_quarantine.csv (rows set aside), "
         f"cdnow_model_comparison.csv, cdnow_{best.model_name}.json and cdnow_gg.json (the models), "
         "cdnow_clv.csv (P(alive), expected purchases and 12-month CLV with intervals); "
-        f"{business}: a simulated shop's log, spend and customers, its lifevalue.toml, and "
-        "results/ with every table of `lifevalue run` (Parquet, CSV, lifevalue.duckdb).",
+        f"{business}: a simulated shop's log, spend and customers, its lifevalue.toml, "
+        "results/ with every table of `lifevalue run` (Parquet, CSV, lifevalue.duckdb), "
+        "runs.duckdb (two runs and a backtest), dashboard.xlsx, report.html and figures/.",
         highlight=False,
     )
 
@@ -100,10 +106,18 @@ customers = "customers.csv"
 
 
 def _simulated_business(folder: Path, engine: Engine) -> Path:
-    """Simulate a shop, write its files and configuration, and run the pipeline on them."""
+    """Simulate a shop, run the pipeline on it twice, backtest, and write the reports.
+
+    The shop is scored at the end of September and again at the end of December 2024, both
+    runs kept in ``runs.duckdb``, so the dashboard has a trend and the monitor something to
+    compare; then the models are backtested at past cut-offs, and the latest run is
+    rendered as the Excel dashboard, the HTML report and the figures.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     console.rule("A simulated shop: 3,000 customers from six channels, 2023-2024")
-    with shared.progress(engine) as step:
+    store = folder / "runs.duckdb"
+    store.unlink(missing_ok=True)
+    with shared.progress(engine) as step, RunStore(store) as runs:
         step("Simulating a shop")
         shop = simulate_business(n_customers=3000, seed=2024)
         shop.transactions.to_csv(folder / "transactions.csv", index=False)
@@ -112,8 +126,32 @@ def _simulated_business(folder: Path, engine: Engine) -> Path:
             folder / "customers.csv", index=False
         )
         (folder / "lifevalue.toml").write_text(_CONFIG)
-        result = run_analysis(Config.from_toml(folder / "lifevalue.toml"), engine=engine, step=step)
+        config = Config.from_toml(folder / "lifevalue.toml")
+        earlier = dataclasses.replace(
+            config, summary=dataclasses.replace(config.summary, calibration_end="2024-09-30")
+        )
+        step("Scoring the shop as of 2024-09-30")
+        runs.save(run_analysis(earlier, engine=engine, step=step))
+        result = run_analysis(config, engine=engine, step=step)
         step("Writing the results")
         result.write(folder / "results")
+        step("Storing the run and comparing it with September's")
+        run_id = runs.save(result)
+        alerts, previous = runs.alerts(run_id), runs.previous(run_id)
+        step("Backtesting the models at three past cut-offs")
+        runs.save_backtest(run_backtest(config, engine=engine, step=step))
+        step("Writing the dashboard, the report and the figures")
+        _, dashboard, _ = render(runs, run_id, "xlsx", folder / "dashboard.xlsx")
+        _, page, _ = render(runs, run_id, "html", folder / "report.html")
+        _, figures, names = render(runs, run_id, "png", folder / "figures")
     print_result(result)
+    if previous is not None:
+        print_alerts(alerts, previous=previous, limit=5)
+    console.print(
+        f"\nExcel dashboard: [bold]{dashboard}[/]\nHTML report: [bold]{page}[/]\n"
+        f"Figures ({len(names or [])} PNG files): [bold]{figures}[/]\n"
+        f"Run history: [bold]{store}[/] (try `lifevalue runs list --store {store}` and "
+        f"`lifevalue monitor --store {store}`).",
+        highlight=False,
+    )
     return folder

@@ -12,6 +12,7 @@ from rich.markup import escape
 from lifevalue.cli.history import ConfigOpt, StoreOpt, open_store
 from lifevalue.cli.shared import console
 from lifevalue.errors import InputError
+from lifevalue.store import RunStore, StoredRun
 
 #: The formats ``--format`` takes, and what each writes.
 FORMATS = {
@@ -46,33 +47,8 @@ def report(
     if kind not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}; got {output_format!r}.")
     with open_store(store, config) as runs:
-        stored = runs.get(run)
-        trends = _trends_up_to(runs.trends(), runs.list(), stored.run_id)
-        backtests = runs.backtests()
-    backtests = None if backtests.empty else backtests
-    if kind == "xlsx":
-        from lifevalue.report import write_dashboard
-
-        path = write_dashboard(
-            stored,
-            out or Path(f"lifevalue-dashboard-{stored.run_id}.xlsx"),
-            trends=trends,
-            backtests=backtests,
-        )
-    elif kind == "html":
-        from lifevalue.report import write_report
-
-        path = write_report(
-            stored,
-            out or Path(f"lifevalue-report-{stored.run_id}.html"),
-            trends=trends,
-            backtests=backtests,
-        )
-    else:
-        from lifevalue.report import save_figures
-
-        path = out or Path(f"lifevalue-figures-{stored.run_id}")
-        written = save_figures(stored, path, formats=(kind,), trends=trends, backtests=backtests)
+        stored, path, written = render(runs, run, kind, out)
+    if written is not None:
         console.print(
             f"{len(written)} figures of run [bold]{stored.run_id}[/] written to "
             f"{escape(str(path))}: {', '.join(written)}.",
@@ -84,6 +60,34 @@ def report(
         f"written to {escape(str(path))}.",
         highlight=False,
     )
+
+
+def render(
+    runs: RunStore, run: str, kind: str, out: Path | None = None
+) -> tuple[StoredRun, Path, list[str] | None]:
+    """Write one output of a stored run, with the trends up to it and the latest backtest.
+
+    Returns the run, the path written (a folder for figures) and, for figures, their names.
+    """
+    stored = runs.get(run)
+    trends = _trends_up_to(runs.trends(), runs.list(), stored.run_id)
+    backtests = runs.backtests()
+    backtests = None if backtests.empty else backtests
+    if kind == "xlsx":
+        from lifevalue.report import write_dashboard
+
+        path = out or Path(f"lifevalue-dashboard-{stored.run_id}.xlsx")
+        return stored, write_dashboard(stored, path, trends=trends, backtests=backtests), None
+    if kind == "html":
+        from lifevalue.report import write_report
+
+        path = out or Path(f"lifevalue-report-{stored.run_id}.html")
+        return stored, write_report(stored, path, trends=trends, backtests=backtests), None
+    from lifevalue.report import save_figures
+
+    path = out or Path(f"lifevalue-figures-{stored.run_id}")
+    written = save_figures(stored, path, formats=(kind,), trends=trends, backtests=backtests)
+    return stored, path, list(written)
 
 
 def _trends_up_to(trends: pd.DataFrame, listed: pd.DataFrame, run_id: str) -> pd.DataFrame | None:
