@@ -6,6 +6,7 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from lifevalue.config import Config
@@ -23,6 +24,7 @@ margin_rate = 0.4
 cost_to_serve = 1.5
 spend = "marketing_spend.csv"
 customers = "customers.csv"
+prospects = "prospects.csv"
 """
 
 
@@ -54,6 +56,13 @@ def business(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SimulatedB
     simulated.customers[["customer_id", "region", "age_band"]].to_csv(
         folder / "customers.csv", index=False
     )
+    pd.DataFrame(
+        {
+            "prospect_id": ["p1", "p2", "p3", "p4"],
+            "acquisition_channel": ["social", "referral", "affiliate", "email"],
+            "region": "midwest",
+        }
+    ).to_csv(folder / "prospects.csv", index=False)
     (folder / "lifevalue.toml").write_text(BUSINESS_CONFIG)
     return folder, simulated
 

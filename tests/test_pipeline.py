@@ -71,6 +71,11 @@ def test_run_checks_the_model_and_values_new_customers(business, business_result
     assert metrics["gini"] > 0.2
     acquisition = tables["acquisition"]
     assert acquisition["lead_valued_customers"].sum() == len(leads)
+    # Prospects (no purchase yet) ranked on the attributes they share with customers.
+    prospects = tables["prospects"]
+    assert set(prospects.index) == {"p1", "p2", "p3", "p4"}
+    assert prospects["rank"].tolist() == [1, 2, 3, 4]
+    assert prospects["predicted_value"].is_monotonic_decreasing
 
 
 def test_run_command_writes_every_table(capsys, business, tmp_path: Path) -> None:
@@ -90,6 +95,19 @@ def test_run_command_writes_every_table(capsys, business, tmp_path: Path) -> Non
         stored = con.execute("SELECT count(*) FROM scores").fetchone()[0]
     assert stored == len(pd.read_parquet(tmp_path / "scores.parquet"))
     assert "Acquisition channels" in out and "Value tiers" in out
+
+
+def test_a_prospects_table_without_ids_fails_before_the_work(tmp_path: Path) -> None:
+    (tmp_path / "prospects.csv").write_text("channel\nemail\n")
+    config = Config.from_dict(
+        {
+            "data": {"source": str(tmp_path / "missing.csv")},
+            "summary": {"calibration_end": "2024-12-31"},
+            "value": {"prospects": str(tmp_path / "prospects.csv")},
+        }
+    )
+    with pytest.raises(InputError, match="needs an id column, one of prospect_id"):
+        run_analysis(config)
 
 
 def test_missing_pieces_are_clear_errors(tmp_path: Path) -> None:

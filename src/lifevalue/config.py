@@ -39,6 +39,7 @@
     policy = "offers.toml"           # optional; default: the policy shipped with lifevalue
     spend = "marketing_spend.csv"    # optional: date, channel, campaign, spend
     customers = "customers.csv"      # optional: customer_id and attributes
+    prospects = "prospects.csv"      # optional: prospect_id and attributes, to rank
 
     [engine]                         # optional
     memory_limit = "4GB"
@@ -111,6 +112,7 @@ class ValueConfig:
     policy: str | None = None
     spend: str | None = None
     customers: str | None = None
+    prospects: str | None = None
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,7 @@ class Config:
         _check_keys(models, {f.name for f in fields(ModelsConfig)}, where, "models")
         value = dict(raw.get("value") or {})
         _check_keys(value, {f.name for f in fields(ValueConfig)}, where, "value")
-        for key in ("policy", "spend", "customers"):
+        for key in ("policy", "spend", "customers", "prospects"):
             given = value.get(key)
             if given is not None and base_dir is not None and not Path(given).is_absolute():
                 value[key] = str(base_dir / given)

@@ -216,6 +216,8 @@ def run_analysis(
         raise InputError(
             "No scoring date: set calibration_end in [summary] (or observation_end in [data])."
         )
+    # Read before the long steps, so a bad table fails at once.
+    prospects = _read_prospects(value.prospects) if value.prospects else None
     engine = engine or Engine(
         database=config.engine.database,
         memory_limit=config.engine.memory_limit,
@@ -313,7 +315,9 @@ def run_analysis(
         tables["drivers"] = group_differences(scores, drivers)
     tables["offers"] = offers
     say("Scoring new customers with the lead model")
-    new = _new_customers(validated, scores, as_of, value.margin_rate)
+    new = _new_customers(validated, scores, as_of, value.margin_rate, prospects)
+    if new is not None and new.prospects is not None:
+        tables["prospects"] = new.prospects
     if new is not None:
         # Customers whose every purchase was returned have no score and no place on a
         # lead list.
@@ -390,9 +394,13 @@ def _holdout_checks(
 
 
 def _new_customers(
-    validated: Any, scores: pd.DataFrame, as_of: str, margin_rate: float
+    validated: Any,
+    scores: pd.DataFrame,
+    as_of: str,
+    margin_rate: float,
+    prospects: pd.DataFrame | None,
 ) -> NewCustomerScores | None:
-    """The lead model's value of the customers acquired in the last 90 days."""
+    """The lead model's value of the customers acquired in the last 90 days and prospects."""
     attributes = [c for c in DEFAULT_ATTRIBUTES if c in scores.columns]
     return score_new_customers(
         validated,
@@ -401,7 +409,30 @@ def _new_customers(
         as_of=pd.Timestamp(as_of) + pd.Timedelta(days=1),
         value="margin" if "margin" in validated.roles else "revenue",
         margin_rate=margin_rate,
+        prospects=prospects,
     )
+
+
+#: Columns a prospects table may use for its ids, in order of preference.
+PROSPECT_IDS: tuple[str, ...] = ("prospect_id", "lead_id", "customer_id")
+
+
+def _read_prospects(path: str) -> pd.DataFrame:
+    """The prospects table, indexed by its id column."""
+    table = _read_table(path, "prospects")
+    found = next((c for c in PROSPECT_IDS if c in table.columns), None)
+    if found is None:
+        raise InputError(
+            f"The prospects table {path!r} needs an id column, one of "
+            f"{', '.join(PROSPECT_IDS)}; found {', '.join(map(str, table.columns))}."
+        )
+    duplicated = table[found].duplicated()
+    if duplicated.any():
+        raise InputError(
+            f"The prospects table {path!r} has {int(duplicated.sum())} repeated {found}s "
+            f"(first: {table.loc[duplicated, found].iloc[0]!r}); each prospect needs one row."
+        )
+    return table.set_index(found)
 
 
 def tier_labels(cuts: tuple[float, ...]) -> tuple[str, ...]:

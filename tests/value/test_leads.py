@@ -288,3 +288,24 @@ def test_new_customers_are_valued_by_what_their_channel_is_worth(business) -> No
     metrics = found.validation
     assert metrics is not None and metrics["gini"] > 0.3
     assert metrics["horizon_days"] in (180.0, 365.0)
+
+
+def test_prospects_are_ranked_by_their_attributes(business) -> None:
+    prospects = pd.DataFrame(
+        {"acquisition_channel": ["social", "referral", "affiliate", "email"]},
+        index=pd.Index(["p1", "p2", "p3", "p4"], name="prospect_id"),
+    )
+    found = score_new_customers(
+        business.transactions, business.customers, as_of="2025-01-01", prospects=prospects
+    )
+    assert found is not None and found.prospects is not None
+    ranked = found.prospects
+    assert set(ranked.index[:2]) == {"p2", "p4"}  # referral and email are worth more
+    assert ranked["rank"].tolist() == [1, 2, 3, 4]
+    with pytest.raises(DataValidationError, match="they share with the customers"):
+        score_new_customers(
+            business.transactions,
+            business.customers,
+            as_of="2025-01-01",
+            prospects=pd.DataFrame({"favourite_colour": ["red"]}),
+        )

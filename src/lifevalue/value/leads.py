@@ -975,12 +975,16 @@ class NewCustomerScores:
         ``predicted_value`` per new customer, indexed by ``customer_id``.
     model
         The model fitted on every customer whose value after the window is known.
+    prospects
+        With a prospects table: the prospects ranked by a model of the same target on the
+        attribute columns alone (nothing else is known of a prospect); else ``None``.
     """
 
     leads: pd.DataFrame
     validation: pd.Series | None
     values: pd.Series
     model: LeadModel = field(repr=False)
+    prospects: pd.DataFrame | None = None
 
 
 def score_new_customers(
@@ -994,6 +998,7 @@ def score_new_customers(
     value: str = "revenue",
     margin_rate: float = 1.0,
     min_training: int = 200,
+    prospects: pd.DataFrame | None = None,
 ) -> NewCustomerScores | None:
     """Value the customers acquired in the last ``new_days`` with a lead model.
 
@@ -1024,6 +1029,9 @@ def score_new_customers(
         Gross margin applied to revenue (ignored for ``value="margin"``).
     min_training
         Fewest customers with a known value to train on; fewer returns ``None``.
+    prospects
+        Optional prospects (people who have not bought yet), one row each, indexed by
+        their id, with some of the attribute columns (channel, campaign, region...).
 
     Returns
     -------
@@ -1073,9 +1081,35 @@ def score_new_customers(
         checked = pd.concat([found.metrics, pd.Series({"horizon_days": float(days)})])
         checked.index.name = "metric"
         break
+    ranked = None
+    if prospects is not None:
+        ranked = _rank_prospects(prospects, features, target * scale, func)
     return NewCustomerScores(
         leads=leads,
         validation=checked,
         values=leads["predicted_value"],
         model=model,
+        prospects=ranked,
     )
+
+
+def _rank_prospects(
+    prospects: pd.DataFrame, features: pd.DataFrame, target: pd.Series, func: str
+) -> pd.DataFrame:
+    """Prospects ranked by a model on the attributes they share with the customers."""
+    if not isinstance(prospects, pd.DataFrame):
+        raise InputError(
+            f"{func} expects the prospects as a pandas DataFrame. "
+            f"Got {type(prospects).__name__} instead."
+        )
+    shared = [c for c in DEFAULT_ATTRIBUTES if c in prospects.columns and c in features.columns]
+    if not shared:
+        raise DataValidationError(
+            f"{func} values prospects by the attributes they share with the customers "
+            f"({', '.join(c for c in DEFAULT_ATTRIBUTES if c in features.columns) or 'none'}); "
+            f"the prospects table has none of them (found: "
+            f"{', '.join(map(str, prospects.columns))}).",
+            rule="required_columns",
+        )
+    model = LeadModel(features=shared).fit(features.loc[target.index], target)
+    return rank_leads(model, prospects)
