@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from lifevalue.data import datasets
-from lifevalue.errors import ConvergenceError
+from lifevalue.errors import ConvergenceError, DataValidationError
 from lifevalue.models import BetaGeoModel, ParetoNBDModel
 from lifevalue.models._arrays import by_value, by_values, compress
 from lifevalue.models.base import Arrays, Params
@@ -20,8 +22,9 @@ def cdnow() -> pd.DataFrame:
     return frame
 
 
-def test_a_failed_fit_raises_convergence_error_never_nan(cdnow: pd.DataFrame) -> None:
-    from lifevalue.models.base import _REGISTRY
+@pytest.mark.parametrize("newton", [True, False], ids=["newton", "quasi-newton"])
+def test_a_failed_fit_raises_convergence_error_never_nan(cdnow: pd.DataFrame, newton: bool) -> None:
+    from lifevalue.models.base import _REGISTRY, BaseModel
 
     class Broken(BetaGeoModel):
         """A model whose likelihood cannot be evaluated anywhere."""
@@ -35,7 +38,16 @@ def test_a_failed_fit_raises_convergence_error_never_nan(cdnow: pd.DataFrame) ->
         def _log_likelihood_and_gradient(self, params: Params, data: Arrays):
             return self._log_likelihood(params, data), np.zeros((4, len(data["frequency"])))
 
+        if newton:
+
+            def _log_likelihood_derivatives(self, params, data, counts, *, hessian):
+                return math.nan, np.zeros(4), np.zeros((4, 4)) if hessian else None
+
+        else:
+            _log_likelihood_derivatives = BaseModel._log_likelihood_derivatives
+
     try:
+        assert Broken()._has_analytic_hessian() is newton
         with pytest.raises(ConvergenceError, match="could not evaluate its likelihood") as info:
             Broken().fit(cdnow)
         assert "penalizer" in str(info.value)
@@ -84,3 +96,37 @@ def test_compress_keeps_every_customer_and_codes_columns() -> None:
     spend = rng.gamma(2.0, 10.0, 10_000)
     data, counts = compress({"frequency": x, "monetary_value": spend}, np.ones(10_000))
     assert len(counts) == 10_000 and "monetary_value__u" not in data and "frequency__u" in data
+
+
+def test_compress_sums_weights_and_drops_empty_patterns() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 4, 5_000).astype(float)
+    t = rng.integers(0, 20, 5_000).astype(float) / 7
+    weights = rng.integers(0, 3, 5_000).astype(float)
+    weights[x == 3] = 0.0  # every pattern with x = 3 is empty
+    data, counts = compress({"frequency": x, "recency": t}, weights)
+    expected = (
+        pd.DataFrame({"x": x, "t": t, "w": weights})
+        .groupby(["x", "t"])["w"]
+        .sum()
+        .loc[lambda w: w > 0]
+    )
+    got = pd.Series(counts, index=pd.MultiIndex.from_arrays([data["frequency"], data["recency"]]))
+    pd.testing.assert_series_equal(got.sort_index(), expected, check_names=False)
+    # Codes index the sorted distinct values.
+    assert np.all(np.diff(data["recency__u"]) > 0)
+    np.testing.assert_array_equal(data["recency__u"][data["recency__i"]], data["recency"])
+    kept, kept_counts = compress({"frequency": x, "recency": t}, weights, drop_empty=False)
+    assert len(kept_counts) == len(set(zip(x, t, strict=True))) > len(counts)
+    assert np.all(kept_counts[kept["frequency"] == 3] == 0)
+
+
+def test_a_broken_rule_is_reported_even_on_a_customer_of_weight_zero(
+    cdnow: pd.DataFrame,
+) -> None:
+    frame = cdnow.assign(weights=1.0)
+    frame.loc[7, ["recency", "weights"]] = [99.0, 0.0]
+    with pytest.raises(DataValidationError) as info:
+        BetaGeoModel().fit(frame)
+    assert info.value.rule == "recency_le_T"
+    assert info.value.rows == [7]

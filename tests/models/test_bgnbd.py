@@ -88,6 +88,46 @@ def test_analytic_gradient_matches_finite_differences(cdnow: pd.DataFrame) -> No
         np.testing.assert_allclose(g, _numerical_gradient(value, theta), rtol=1e-5)
 
 
+@pytest.mark.parametrize("theta", [np.log([0.3, 5.0, 0.7, 2.0]), np.log([2.0, 0.5, 3.0, 0.2])])
+def test_exact_hessian_matches_differences_of_the_gradient(
+    cdnow: pd.DataFrame, theta: np.ndarray
+) -> None:
+    model = BetaGeoModel(penalizer=0.01)
+    data = {k: cdnow[k].to_numpy(float) for k in ("frequency", "recency", "T")}
+    counts = np.arange(len(cdnow)) % 3 + 1.0  # unequal weights
+    fgh = model._derivatives(dict(data), counts)
+    value, _ = model._objective(dict(data), counts)
+    f, g, hess = fgh(theta, True)
+    assert f == pytest.approx(value(theta), rel=1e-13)
+    np.testing.assert_allclose(g, _numerical_gradient(value, theta), rtol=1e-6, atol=1e-9)
+    h = 1e-5
+    eye = np.eye(4) * h
+    numerical = np.array(
+        [(fgh(theta + e, False)[1] - fgh(theta - e, False)[1]) / (2 * h) for e in eye]
+    )
+    np.testing.assert_allclose(hess, numerical, rtol=1e-6, atol=1e-9)
+
+
+def test_newton_and_quasi_newton_fits_agree_when_the_starts_use_a_sample() -> None:
+    # 60,000 customers with continuous times: more patterns than the starts take, so they
+    # explore a sample and the full data are reached from its optimum.
+    truth = {"r": 0.8, "alpha": 6.0, "a": 0.6, "b": 3.0}
+    data = simulate_summary(n_customers=60_000, model="bgnbd", params=truth, T=(20, 80), seed=3)
+
+    class QuasiNewton(BetaGeoModel):
+        def _has_analytic_hessian(self) -> bool:
+            return False
+
+    newton = BetaGeoModel().fit(data)
+    quasi = QuasiNewton().fit(data)
+    assert newton.n_patterns_ == 60_000
+    assert newton.optimizer_["gradient_max"] < 1e-8
+    for name in truth:
+        assert newton.params_[name] == pytest.approx(quasi.params_[name], rel=1e-6), name
+        assert newton.std_errors_[name] == pytest.approx(quasi.std_errors_[name], rel=1e-4), name
+    assert newton.log_likelihood_ == pytest.approx(quasi.log_likelihood_, abs=1e-6)
+
+
 def test_holdout_tracking_and_correlation_match_the_paper(holdout: pd.DataFrame) -> None:
     model = BetaGeoModel().fit(holdout)
     # Cumulative repeat purchases to week 78: each customer's expectation since their first.

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import betaln, expit, gammaln, hyp2f1, psi
+from scipy.special import betaln, expit, gammaln, hyp2f1, polygamma, psi
 
-from lifevalue.models._arrays import by_value, by_values
+from lifevalue.models._arrays import by_value, by_values, dot, value_codes
 from lifevalue.models._repeat import RepeatPurchaseModel
 from lifevalue.models.base import Arrays, Params
 
@@ -94,6 +94,96 @@ class BetaGeoModel(RepeatPurchaseModel):
         d_a = -(psi(a) - psi(a + b)) + w1 * (psi(a) - psi_abx) + w2 * (psi(a + 1) - psi_abx)
         d_b = -(psi(b) - psi(a + b)) + w1 * (psi_bx - psi_abx) + w2 * (psi_bx1 - psi_abx)
         return ll, np.stack(np.broadcast_arrays(d_r, d_alpha, d_a, d_b))
+
+    def _log_likelihood_derivatives(
+        self, params: Params, data: Arrays, counts: np.ndarray, *, hessian: bool
+    ) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """Weighted log-likelihood with its exact gradient and Hessian.
+
+        Equation (6) is split into terms of x alone (summed per distinct x), terms of T
+        and ``softplus(d)`` with ``d = log(a / (b+x-1)) + (r+x) log((alpha+T) /
+        (alpha+t_x))``, the log-odds of "dropped after the last purchase" against "still
+        active". The softplus term is the only one computed per pattern; its Hessian is
+        the ``w (1-w)``-weighted Gram matrix of the gradient of d (w the logistic of d)
+        plus w times the few second derivatives of d that are not zero.
+        """
+        r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
+        c = counts
+        n = float(c.sum())
+        rx = r + data["frequency"]
+        # Terms of x alone, per distinct x; b + x - 1 only where x > 0.
+        ux, ix = value_codes(data, "frequency")
+        per_x = np.bincount(ix, weights=c, minlength=len(ux))
+        repeat = ux > 0
+        b_x1 = np.where(repeat, b + ux - 1.0, 1.0)
+        log_odds = np.where(repeat, np.log(a) - np.log(b_x1), -np.inf)
+        inv_b = np.where(repeat, 1.0 / b_x1, 0.0)
+        # Terms of T alone, summed per distinct T with weights c and c (r+x).
+        uT, iT = value_codes(data, "T")
+        log_tu, inv_tu = np.log(alpha + uT), 1.0 / (alpha + uT)
+        per_t = np.bincount(iT, weights=c, minlength=len(uT))
+        per_t_rx = np.bincount(iT, weights=c * rx, minlength=len(uT))
+        # softplus(d) = max(d, 0) + log(1 + e), w = (1 if d > 0 else e) / (1 + e) and
+        # 1 - w = (e if d > 0 else 1) / (1 + e), with e = exp(-|d|): two transcendental
+        # functions per pattern in all. e = 0 where d = -inf (no repeat purchase).
+        inv_t = np.take(inv_tu, iT)
+        inv_tx = by_value(data, "recency", lambda u: 1.0 / (alpha + u))
+        gap = np.take(log_tu, iT) - by_value(data, "recency", lambda u: np.log(alpha + u))
+        d = np.take(log_odds, ix) + rx * gap
+        e = np.exp(-np.abs(d))
+        one_e = 1.0 + e
+        above = d > 0
+        ll = (
+            dot(per_x, gammaln(r + ux) + betaln(a, b + ux))
+            + n * (r * np.log(alpha) - gammaln(r) - betaln(a, b))
+            - dot(per_t_rx, log_tu)
+            + dot(c, np.maximum(d, 0.0) + np.log(one_e))
+        )
+        c_one_e = c / one_e
+        cw = np.where(above, c_one_e, e * c_one_e)
+        cw_x = np.bincount(ix, weights=cw, minlength=len(ux))
+        d_inv = inv_t - inv_tx
+        rx_inv = rx * d_inv
+        psi_ab = psi(a + b + ux)
+        grad = np.array(
+            [
+                dot(per_x, psi(r + ux)) + n * (np.log(alpha) - psi(r))
+                - dot(per_t, log_tu) + dot(cw, gap),
+                n * r / alpha - dot(per_t_rx, inv_tu) + dot(cw, rx_inv),
+                dot(per_x, psi(a) - psi_ab) - n * (psi(a) - psi(a + b)) + cw_x.sum() / a,
+                dot(per_x, psi(b + ux) - psi_ab) - n * (psi(b) - psi(a + b)) - dot(cw_x, inv_b),
+            ]
+        )  # fmt: skip
+        if not hessian:
+            return float(ll), grad, None
+        v = cw * np.where(above, e, 1.0) / one_e  # c w (1 - w)
+        v_x = np.bincount(ix, weights=v, minlength=len(ux))
+        v_gap = v * gap
+        v_rx_inv = v * rx_inv
+        b_pat = np.take(inv_b, ix)
+        tri = polygamma(1, np.concatenate([r + ux, a + b + ux, b + ux, [r, a, b, a + b]]))
+        tri_r, tri_ab, tri_b = tri[: len(ux)], tri[len(ux) : 2 * len(ux)], tri[2 * len(ux) : -4]
+        tri_r0, tri_a0, tri_b0, tri_ab0 = tri[-4:]
+        h = np.empty((4, 4))
+        h[0, 0] = dot(per_x, tri_r) - n * tri_r0 + dot(v_gap, gap)
+        h[0, 1] = n / alpha - dot(per_t, inv_tu) + dot(v_gap, rx_inv) + dot(cw, d_inv)
+        # d2 d / d alpha2 = -(r+x) (1/(alpha+T)^2 - 1/(alpha+t_x)^2).
+        h[1, 1] = (
+            -n * r / alpha**2 + dot(per_t_rx, inv_tu * inv_tu) + dot(v_rx_inv, rx_inv)
+            - dot(cw, rx_inv * (inv_t + inv_tx))
+        )  # fmt: skip
+        h[0, 2] = v_gap.sum() / a
+        h[1, 2] = v_rx_inv.sum() / a
+        h[0, 3] = -dot(v_gap, b_pat)
+        h[1, 3] = -dot(v_rx_inv, b_pat)
+        h[2, 2] = (
+            dot(per_x, tri_a0 - tri_ab) - n * (tri_a0 - tri_ab0) + (v_x.sum() - cw_x.sum()) / a**2
+        )
+        h[2, 3] = -dot(per_x, tri_ab) + n * tri_ab0 - dot(v_x, inv_b) / a
+        h[3, 3] = dot(per_x, tri_b - tri_ab) - n * (tri_b0 - tri_ab0) + dot(v_x + cw_x, inv_b**2)
+        upper = np.triu_indices(4, 1)
+        h[upper[1], upper[0]] = h[upper]
+        return float(ll), grad, h
 
     # ------------------------------------------------------------------ predictions
 

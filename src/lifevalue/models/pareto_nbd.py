@@ -27,12 +27,14 @@ from scipy.special import (
     hyp2f1,
     hyperu,
     logsumexp,
+    polygamma,
+    psi,
     roots_legendre,
     xlogy,
 )
 
 from lifevalue.errors import InputError
-from lifevalue.models._arrays import by_value, by_values
+from lifevalue.models._arrays import by_value, by_values, dot, value_codes, value_combinations
 from lifevalue.models._repeat import RepeatPurchaseModel
 from lifevalue.models.base import Arrays, Params
 from lifevalue.units import continuous_discount_rate
@@ -46,6 +48,19 @@ _GL_NODES, _GL_WEIGHTS = roots_legendre(400)
 _DROP = 50.0
 
 
+def _exp_sinh(step: float, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and log-weights of the exp-sinh rule for integrals over (0, inf)."""
+    k = np.arange(low, high + step / 2, step)
+    nodes = np.exp(np.pi / 2 * np.sinh(k))
+    return nodes, np.log(step * np.pi / 2 * np.cosh(k) * nodes)
+
+
+# The tail moments' rule in w = (p+q-1) z: nodes from 2e-19 (where a bounded integrand
+# leaves nothing) to 74 (where e^-w does).
+_DE_NODES, _DE_LOG_WEIGHTS = _exp_sinh(0.1, -4.0, 1.7)
+_DE_FINE_NODES, _DE_FINE_LOG_WEIGHTS = _exp_sinh(0.05, -4.5, 1.8)
+
+
 class ParetoNBDModel(RepeatPurchaseModel):
     """Pareto/NBD model (Schmittlein, Morrison & Colombo 1987) of non-contractual purchasing.
 
@@ -54,13 +69,17 @@ class ParetoNBDModel(RepeatPurchaseModel):
     time unit. Parameters ``r, alpha`` (gamma purchase rate, shape and rate) and
     ``s, beta`` (gamma dropout rate, shape and rate).
 
-    The gradient of the likelihood is left to the base's central finite differences: the
-    derivatives by ``r`` and ``s`` need derivatives of the Gauss hypergeometric function
-    by its parameters, which scipy does not provide.
+    The fit uses the likelihood's exact gradient and Hessian. Those of the "died" term
+    need derivatives of its integral by the exponents ``r + x`` and ``s + 1``, which the
+    hypergeometric form does not give: they are moments of the integrand, taken by
+    quadrature (:func:`_tail_moments`), while the likelihood itself keeps its
+    hypergeometric form.
     """
 
     model_name = "pnbd"
     param_names = _NAMES
+    # The derivatives' cost lies in the tails, shared by many customers.
+    rows_in_parallel = False
 
     def _initial_params(self, data: Arrays, weights: np.ndarray) -> dict[str, float]:
         rate = self._purchase_rate_start(data, weights)
@@ -84,6 +103,105 @@ class ParetoNBDModel(RepeatPurchaseModel):
             - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
         )  # fmt: skip
         return head + np.logaddexp(*_log_terms(params, data))
+
+    def _log_likelihood_derivatives(
+        self, params: Params, data: Arrays, counts: np.ndarray, *, hessian: bool
+    ) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """Weighted log-likelihood with its exact gradient and Hessian.
+
+        Per customer the log-likelihood is ``head + log(e^alive + e^died)`` (see
+        :meth:`_log_likelihood`), with ``died = log s + log(I(t_x) - I(T))`` and I the
+        tail integral. With ``w`` the died term's share, the derivatives are those of
+        ``head`` plus ``(1-w)`` times those of ``alive`` plus ``w`` times those of
+        ``died`` (and, for the Hessian, ``w (1-w)`` times the outer product of the
+        difference of the two gradients). The tails and their derivatives depend on
+        (x, t_x) or (x, T) only: they are computed once per distinct pair, and the
+        per-customer weights are summed per pair before they meet them.
+        """
+        r, alpha, s, beta = (float(params[k]) for k in _NAMES)
+        c = counts
+        n = float(c.sum())
+        rx = r + data["frequency"]
+        ux, ix = value_codes(data, "frequency")
+        per_x = np.bincount(ix, weights=c, minlength=len(ux))
+        uT, iT = value_codes(data, "T")
+        log_ta, log_tb = np.log(alpha + uT), np.log(beta + uT)
+        inv_ta, inv_tb = 1.0 / (alpha + uT), 1.0 / (beta + uT)
+        (x_a, t_a), i_a = _combinations(data, ("frequency", "recency"))
+        (x_b, t_b), i_b = _combinations(data, ("frequency", "T"))
+        # Both sets of tails at once, cut in halves that run in parallel.
+        x_ab, t_ab = np.concatenate([x_a, x_b]), np.concatenate([t_a, t_b])
+        half = (len(x_ab) + 1) // 2
+        parts = self._map(
+            lambda sl: _tail_derivatives(r, alpha, s, beta, x_ab[sl], t_ab[sl], second=hessian),
+            [slice(0, half), slice(half, None)],
+        )
+        tail = np.concatenate([p[0] for p in parts])
+        first = np.concatenate([p[1] for p in parts], axis=1)
+        tail_a, tail_b = tail[: len(x_a)], tail[len(x_a) :]
+        # Per customer: the two terms, the died term's share w and rho = I(T) / I(t_x).
+        lt_a = np.take(tail_a, i_a)
+        gone = -np.expm1(np.minimum(np.take(tail_b, i_b) - lt_a, 0.0))  # 1 - rho
+        alive = -rx * np.take(log_ta, iT) - s * np.take(log_tb, iT)
+        died = np.log(s) + lt_a + np.log(gone)  # -inf where t_x = T
+        gap = died - alive
+        e = np.exp(-np.abs(gap))
+        one_e = 1.0 + e
+        above = gap > 0
+        head = dot(per_x, gammaln(r + ux)) + n * (r * np.log(alpha) + s * np.log(beta) - gammaln(r))
+        ll = head + dot(c, np.maximum(alive, died) + np.log(one_e))
+        c_one_e = c / one_e
+        cw2 = np.where(above, c_one_e, e * c_one_e)  # c w
+        cw1 = c - cw2  # c (1 - w)
+        # d log(I(t_x) - I(T)) = (G(t_x) - rho G(T)) / (1 - rho), G = d log I.
+        scale = np.where(gone > 0, 1.0 / gone, 0.0)
+        rho = 1.0 - gone
+        to_a = np.bincount(i_a, weights=cw2 * scale, minlength=len(tail_a))
+        to_b = np.bincount(i_b, weights=cw2 * scale * rho, minlength=len(tail_b))
+        to_ab = np.concatenate([to_a, -to_b])
+        w1_t = np.bincount(iT, weights=cw1, minlength=len(uT))
+        w1x_t = np.bincount(iT, weights=cw1 * rx, minlength=len(uT))
+        sum_w2 = float(cw2.sum())
+        grad = np.array(
+            [
+                dot(per_x, psi(r + ux)) + n * (np.log(alpha) - psi(r)) - dot(w1_t, log_ta),
+                n * r / alpha - dot(w1x_t, inv_ta),
+                n * np.log(beta) - dot(w1_t, log_tb) + sum_w2 / s,
+                n * s / beta - s * dot(w1_t, inv_tb),
+            ]
+        ) + np.array([dot(row, to_ab) for row in first])
+        if not hessian:
+            return float(ll), grad, None
+        second = np.concatenate([p[2] for p in parts], axis=1)
+        h = np.zeros((4, 4))
+        h[np.triu_indices(4)] = [dot(row, to_ab) for row in second]
+        h[0, 0] += dot(per_x, polygamma(1, r + ux)) - n * polygamma(1, r)
+        h[0, 1] += n / alpha - dot(w1_t, inv_ta)
+        h[1, 1] += -n * r / alpha**2 + dot(w1x_t, inv_ta * inv_ta)
+        h[2, 2] += -sum_w2 / s**2
+        h[2, 3] += n / beta - dot(w1_t, inv_tb)
+        h[3, 3] += -n * s / beta**2 + s * dot(w1_t, inv_tb * inv_tb)
+        h = h + np.triu(h, 1).T
+        # Outer products, per customer: of d log(I(t_x) - I(T)) (weight c w, subtracted)
+        # and of d died - d alive (weight c w (1-w)).
+        first_a, first_b = first[:, : len(x_a)], first[:, len(x_a) :]
+        # Rows filled in place: at millions of customers, copies cost as much as sums.
+        delta = np.empty((4, len(c)))
+        for row, fa, fb in zip(delta, first_a, first_b, strict=True):
+            np.take(fa, i_a, out=row)
+            row -= rho * np.take(fb, i_b)
+            row *= scale
+        spread = np.empty((4, len(c)))
+        np.take(log_ta, iT, out=spread[0])
+        np.multiply(rx, np.take(inv_ta, iT), out=spread[1])
+        np.take(log_tb, iT, out=spread[2])
+        spread[2] += 1.0 / s
+        np.take(inv_tb, iT, out=spread[3])
+        spread[3] *= s
+        spread += delta
+        v = cw2 * np.where(above, e, 1.0) / one_e  # c w (1 - w)
+        h += (spread * v) @ spread.T - (delta * cw2) @ delta.T
+        return float(ll), grad, h
 
     # ------------------------------------------------------------------ predictions
 
@@ -265,6 +383,167 @@ def _log_tail(r: Any, alpha: Any, s: Any, beta: Any, x: Any, t: Any) -> np.ndarr
         p_, q_, u_, v_, t_ = (np.asarray(a, dtype=float)[sel[-1]] for a in sel[:-1])
         out[bad] = _log_tail_quadrature(p_, q_, u_, v_, t_)
     return out
+
+
+def _combinations(
+    data: Arrays, columns: tuple[str, str]
+) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """Distinct pairs of ``columns`` and each row's pair (each row its own without codes)."""
+    found = value_combinations(data, columns)
+    if found is None:
+        values = tuple(np.asarray(data[c], dtype=float) for c in columns)
+        return values, np.arange(len(values[0]))
+    return found
+
+
+def _tail_derivatives(
+    r: float,
+    alpha: float,
+    s: float,
+    beta: float,
+    x: np.ndarray,
+    t: np.ndarray,
+    *,
+    second: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The log tail (:func:`_log_tail`) with :func:`_tail_moments` of it."""
+    log_tail = _log_tail(r, alpha, s, beta, x, t)
+    first, second_ = _tail_moments(r, alpha, s, beta, x, t, log_tail, second=second)
+    return log_tail, first, second_
+
+
+def _tail_moments(
+    r: float,
+    alpha: float,
+    s: float,
+    beta: float,
+    x: np.ndarray,
+    t: np.ndarray,
+    log_tail: np.ndarray,
+    *,
+    second: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """First and second derivatives of the tail integral I by (r, alpha, s, beta).
+
+    ``I = int_t^inf (alpha+tau)^-(r+x) (beta+tau)^-(s+1) dtau`` (see :func:`_log_tail`).
+    Differentiated under the integral sign, ``d log I`` is minus the integrand's mean of
+    ``(log(alpha+tau), (r+x) / (alpha+tau), log(beta+tau), (s+1) / (beta+tau))``, and
+    ``d2 I / I`` is a mean of products of such terms. Returns ``d log I`` with shape
+    (4, n) and the upper triangle of ``d2 I / I`` row by row, shape (10, n) (empty
+    unless ``second``).
+
+    With u, v the larger and smaller of alpha and beta, p, q their exponents and
+    ``z = log((u+tau)/(u+t))``, the integrand is proportional to
+    ``exp(-(p+q-1) z) (1 - zeta e^-z)^-q`` with ``zeta = (u-v)/(u+t)`` in [0, 1): a
+    decaying exponential times a factor that decreases to 1. In ``w = (p+q-1) z`` it is
+    integrated by the exp-sinh (double exponential) rule, whose nodes cluster at 0,
+    where the factor can fall steeply, and reach far enough for ``e^-w`` to vanish.
+    Against adaptive quadrature over a wide range of parameters, x up to 300 and zeta up
+    to 0.998, its relative error was 5e-13 typically and 3e-10 at worst. The rule's
+    integral of the integrand itself is checked against ``log_tail``; where they differ
+    by more than 1e-10 (zeta very close to 1), a rule with half the step takes over.
+    """
+    first, second_, poor = _tail_means(
+        r, alpha, s, beta, x, t, log_tail, _DE_NODES, _DE_LOG_WEIGHTS, second
+    )
+    if np.any(poor):
+        redo = _tail_means(
+            r, alpha, s, beta, x[poor], t[poor], log_tail[poor], _DE_FINE_NODES,
+            _DE_FINE_LOG_WEIGHTS, second,
+        )  # fmt: skip
+        first[:, poor] = redo[0]
+        second_[:, poor] = redo[1]
+    return first, second_
+
+
+def _tail_means(
+    r: float,
+    alpha: float,
+    s: float,
+    beta: float,
+    x: np.ndarray,
+    t: np.ndarray,
+    log_tail: np.ndarray,
+    nodes: np.ndarray,
+    log_weights: np.ndarray,
+    second: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_tail_moments` with one quadrature rule, and which tails it got wrong."""
+    p_a, q_b = r + x, np.full(len(x), s + 1.0)
+    a_ge_b = alpha >= beta
+    u, v = max(alpha, beta), min(alpha, beta)
+    p, q = (p_a, q_b) if a_ge_b else (q_b, p_a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # z and e^-z depend on the exponents only: once per distinct x.
+        m, at = np.unique(p + q - 1.0, return_inverse=True)
+        z_m = nodes / m[:, None]
+        z = np.take(z_m, at.ravel(), axis=0)
+        ez = np.take(np.exp(-z_m), at.ravel(), axis=0)
+        zeta = (u - v) / (u + t)
+        near = 1.0 - zeta[:, None] * ez  # (v+tau)/(u+tau)
+        gone = np.log(near)
+        phi = (log_weights - nodes) - q[:, None] * gone
+        top = phi.max(axis=1, keepdims=True)
+        weight = np.exp(phi - top)
+        total = weight.sum(axis=1)
+        log_u = np.log(u + t)
+        found = np.log(total) + top[:, 0] - np.log(m[at.ravel()]) + (1.0 - p - q) * log_u
+        poor = ~(np.abs(found - log_tail) <= 1e-10)
+        weight /= total[:, None]
+        # Means of z, log((v+tau)/(u+tau)), (u+t)/(u+tau) and (u+t)/(v+tau).
+        g = ez / near
+        m_z, m_gone, m_eu, m_ev = (np.einsum("ij,ij->i", weight, f) for f in (z, gone, ez, g))
+        inv_u = 1.0 / (u + t)
+        # Means of log(u+tau), log(v+tau), 1/(u+tau), 1/(v+tau).
+        first_u = (log_u + m_z, m_eu * inv_u)
+        first_v = (log_u + m_z + m_gone, m_ev * inv_u)
+        (l_a, i_a), (l_b, i_b) = (first_u, first_v) if a_ge_b else (first_v, first_u)
+        first = np.stack([-l_a, -p_a * i_a, -l_b, -q_b * i_b])
+        if not second:
+            return first, np.empty((10, len(x))), poor
+        zg = z + gone
+        w_z, w_zg, w_ez = weight * z, weight * zg, weight * ez
+
+        def mean(wf: np.ndarray, f: np.ndarray) -> np.ndarray:
+            return np.einsum("ij,ij->i", wf, f)
+
+        # Second moments of (log(u+tau) - log(u+t), log(v+tau) - log(u+t), (u+t)/(u+tau),
+        # (u+t)/(v+tau)), then shifted and scaled back.
+        zz, zv, vv = mean(w_z, z), mean(w_z, zg), mean(w_zg, zg)
+        z_eu, z_ev, v_eu, v_ev = mean(w_z, ez), mean(w_z, g), mean(w_zg, ez), mean(w_zg, g)
+        eu_eu, eu_ev, ev_ev = mean(w_ez, ez), mean(w_ez, g), mean(weight * g, g)
+        m_zg = m_z + m_gone
+        ll_uu = zz + 2 * log_u * m_z + log_u**2
+        ll_uv = zv + log_u * (m_z + m_zg) + log_u**2
+        ll_vv = vv + 2 * log_u * m_zg + log_u**2
+        li_uu = (z_eu + log_u * m_eu) * inv_u  # log(u+tau) / (u+tau)
+        li_uv = (z_ev + log_u * m_ev) * inv_u  # log(u+tau) / (v+tau)
+        li_vu = (v_eu + log_u * m_eu) * inv_u  # log(v+tau) / (u+tau)
+        li_vv = (v_ev + log_u * m_ev) * inv_u
+        ii_uu, ii_uv, ii_vv = eu_eu * inv_u**2, eu_ev * inv_u**2, ev_ev * inv_u**2
+        if a_ge_b:
+            laa, lab, lbb = ll_uu, ll_uv, ll_vv
+            la_ia, la_ib, lb_ia, lb_ib = li_uu, li_uv, li_vu, li_vv
+            iaa, iab, ibb = ii_uu, ii_uv, ii_vv
+        else:
+            laa, lab, lbb = ll_vv, ll_uv, ll_uu
+            la_ia, la_ib, lb_ia, lb_ib = li_vv, li_vu, li_uv, li_uu
+            iaa, iab, ibb = ii_vv, ii_uv, ii_uu
+        second_ = np.stack(
+            [
+                laa,  # r r
+                p_a * la_ia - i_a,  # r alpha
+                lab,  # r s
+                q_b * la_ib,  # r beta
+                p_a * (p_a + 1.0) * iaa,  # alpha alpha
+                p_a * lb_ia,  # alpha s
+                p_a * q_b * iab,  # alpha beta
+                lbb,  # s s
+                q_b * lb_ib - i_b,  # s beta
+                q_b * (q_b + 1.0) * ibb,  # beta beta
+            ]
+        )
+    return first, second_, poor
 
 
 def _log_tail_quadrature(
