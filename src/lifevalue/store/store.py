@@ -15,6 +15,7 @@ One code path serves both engines through Ibis. The store holds:
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
@@ -32,6 +33,7 @@ import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import sqlglot as sg
 import sqlglot.expressions as sge
 
@@ -526,7 +528,15 @@ class RunStore:
             physical = _table_name(run_id, name, used)
             used.add(physical)
             arrow, columns = _to_arrow(frame)
-            self._con.create_table(physical, arrow, overwrite=True)
+            if self.backend == "postgres":
+                # Ibis inserts an in-memory table into PostgreSQL row by row; COPY takes a
+                # million customers' scores in seconds.
+                self._con.create_table(
+                    physical, schema=ibis.Schema.from_pyarrow(arrow.schema), overwrite=True
+                )
+                _copy_into(self._con.con, physical, arrow)
+            else:
+                self._con.create_table(physical, arrow, overwrite=True)
             manifest[name] = {"table": physical, "columns": columns}
         return manifest
 
@@ -558,6 +568,21 @@ class RunStore:
             if self.backend == "postgres":
                 # A psycopg cursor; DuckDB hands back its connection, which must stay open.
                 result.close()
+
+
+def _copy_into(connection: Any, name: str, table: pa.Table) -> None:
+    """Append ``table`` to the PostgreSQL table ``name`` with COPY, as CSV.
+
+    Arrow's CSV writer quotes every string and leaves nulls empty and unquoted, which is
+    how COPY's CSV format tells a null from an empty string.
+    """
+    from psycopg import sql
+
+    buffer = io.BytesIO()
+    pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False))
+    statement = sql.SQL("COPY {} FROM STDIN (FORMAT csv)").format(sql.Identifier(name))
+    with connection.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.write(buffer.getbuffer())
 
 
 # -- connection -------------------------------------------------------------------------
