@@ -26,7 +26,7 @@ from lifevalue.data import Engine, summarize, validate_transactions
 from lifevalue.data.fingerprint import data_fingerprint
 from lifevalue.data.timing import purchase_timing
 from lifevalue.data.tracking import cohort_value, daily_occasions
-from lifevalue.data.validate import ValidationReport
+from lifevalue.data.validate import ValidatedTransactions, ValidationReport
 from lifevalue.errors import InputError
 from lifevalue.models import BaseModel, GammaGammaModel, model_class
 from lifevalue.models._repeat import RepeatPurchaseModel
@@ -186,6 +186,37 @@ class AnalysisResult:
         return written
 
 
+def validate_configured(
+    config: Config, *, observation_end: str, engine: Engine | None = None
+) -> ValidatedTransactions:
+    """Validate the configuration's transaction log up to ``observation_end``.
+
+    With the ``[data]`` section's columns, date format, returns and duplicates policies,
+    currency and CSV options, on ``engine`` (default: one built from ``[engine]``).
+    """
+    data = config.data
+    return validate_transactions(
+        data.source,
+        columns=data.columns,
+        date_format=data.date_format,
+        observation_end=observation_end,
+        returns=data.returns,
+        duplicates=data.duplicates,
+        currency=data.currency,
+        csv_options=data.csv,
+        engine=engine or configured_engine(config),
+    )
+
+
+def configured_engine(config: Config) -> Engine:
+    """The SQL engine the ``[engine]`` section describes."""
+    return Engine(
+        database=config.engine.database,
+        memory_limit=config.engine.memory_limit,
+        threads=config.engine.threads,
+    )
+
+
 def run_analysis(
     config: Config, *, engine: Engine | None = None, step: Step | None = None
 ) -> AnalysisResult:
@@ -218,23 +249,8 @@ def run_analysis(
         )
     # Read before the long steps, so a bad table fails at once.
     prospects = _read_prospects(value.prospects) if value.prospects else None
-    engine = engine or Engine(
-        database=config.engine.database,
-        memory_limit=config.engine.memory_limit,
-        threads=config.engine.threads,
-    )
     say("Validating transactions")
-    validated = validate_transactions(
-        data.source,
-        columns=data.columns,
-        date_format=data.date_format,
-        observation_end=as_of,
-        returns=data.returns,
-        duplicates=data.duplicates,
-        currency=data.currency,
-        csv_options=data.csv,
-        engine=engine,
-    )
+    validated = validate_configured(config, observation_end=as_of, engine=engine)
     unit = config.summary.unit
     say("Summarising customers")
     summary = summarize(

@@ -23,6 +23,7 @@ from lifevalue.data.fingerprint import data_fingerprint
 from lifevalue.errors import InputError
 from lifevalue.models import BaseModel, GammaGammaModel
 from lifevalue.models.compare import DEFAULT_MODELS, compare_models
+from lifevalue.pipeline import configured_engine, validate_configured
 
 logger = logging.getLogger(__name__)
 
@@ -164,23 +165,9 @@ def run_backtest(
                 f"{(cutoff + holdout).date()}, after the scoring date {end.date()}: choose a "
                 f"cutoff on or before {(end - holdout).date()} or a shorter holdout."
             )
-    engine = engine or Engine(
-        database=config.engine.database,
-        memory_limit=config.engine.memory_limit,
-        threads=config.engine.threads,
-    )
+    engine = engine or configured_engine(config)
     say("Validating transactions")
-    validated = validate_transactions(
-        data.source,
-        columns=data.columns,
-        date_format=data.date_format,
-        observation_end=as_of,
-        returns=data.returns,
-        duplicates=data.duplicates,
-        currency=data.currency,
-        csv_options=data.csv,
-        engine=engine,
-    )
+    validated = validate_configured(config, observation_end=as_of, engine=engine)
     start = _log_start(validated)
     frames, calibration = [], {}
     for cutoff in dates:
