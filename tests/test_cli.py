@@ -22,7 +22,7 @@ c,2024-01-09,abc
 """
 
 
-def run(capsys, *args: str) -> tuple[int, str, str]:
+def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
     """Run the command line in-process; return (exit code, stdout, stderr)."""
     old = sys.argv
     sys.argv = ["lifevalue", *map(str, args)]

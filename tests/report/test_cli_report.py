@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import openpyxl
 import pytest
+from tests.test_cli import run as run_cli
 
-from lifevalue.cli import main
 from lifevalue.report.excel import SHEETS
 from lifevalue.store import RunStore
 from lifevalue.store.run import StoredRun
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
-    """Run the command line in-process; return (exit code, stdout, stderr)."""
-    old = sys.argv
-    sys.argv = ["lifevalue", *map(str, args)]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,15 @@ The PostgreSQL store is tested against the server named by ``LIFEVALUE_TEST_POST
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import replace
 
 import ibis
 import pandas as pd
 import pytest
+from tests.test_cli import run as run_cli
 
-from lifevalue.cli import main, shared
+from lifevalue.cli import shared
 from lifevalue.pipeline import AnalysisResult
 from lifevalue.store import StoredRun
 
@@ -91,16 +91,6 @@ def cli(
     monkeypatch.setattr(shared.err_console, "width", 200)
 
     def run(*args: object) -> tuple[int, str, str]:
-        old = sys.argv
-        sys.argv = ["lifevalue", *map(str, args)]
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        finally:
-            sys.argv = old
-        out, err = capsys.readouterr()
-        return code, out, err
+        return run_cli(capsys, *args)
 
     return run
