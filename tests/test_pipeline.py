@@ -87,6 +87,8 @@ def test_run_command_writes_every_table(capsys, business, tmp_path: Path) -> Non
     assert code == 0, out
     flat = " ".join(out.split())  # the console wraps long lines
     assert "Stored as run" in flat and "(its first run)" in flat
+    assert "valued by the lead model, out-of-time Gini" in flat
+    assert "Prospects ranked: 4" in flat
     with RunStore(store) as runs:
         assert len(runs.list()) == 1
     for name in ("scores", "segments", "offers", "acquisition", "concentration"):

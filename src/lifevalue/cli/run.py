@@ -127,6 +127,26 @@ def print_result(result: AnalysisResult) -> None:
             "Offers: " + ", ".join(f"{name} {n:,}" for name, n in counts.items()),
             highlight=False,
         )
+    if "leads" in result.tables:
+        leads = result.tables["leads"]
+        checked = result.tables.get("lead_validation")
+        gini = (
+            ""
+            if checked is None
+            else ", out-of-time Gini "
+            + format(checked.set_index("metric")["value"].get("gini", float("nan")), ".2f")
+        )
+        console.print(
+            f"New customers (last 90 days): {len(leads):,} valued by the lead model{gini}; "
+            f"their predicted value {leads['predicted_value'].sum():,.0f}, the best "
+            f"{leads['predicted_value'].iloc[0]:,.0f}.",
+            highlight=False,
+        )
+    if "prospects" in result.tables:
+        console.print(
+            f"Prospects ranked: {len(result.tables['prospects']):,} (table prospects).",
+            highlight=False,
+        )
 
 
 def _number(value: float, spec: str) -> str:
