@@ -262,7 +262,8 @@ def acquisition_economics(
 
     n = table["new_customers"].to_numpy(dtype=float)
     money = table["marketing_spend"].to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # No customers: infinite CAC; a CAC of a tiny fraction of a cent: an infinite ratio.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         cac = np.where(money > 0, money / n, np.nan)
         ltv_cac = table["mean_lifetime_clv"].to_numpy(dtype=float) / cac
     table["cac"] = cac
