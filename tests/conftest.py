@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from lifevalue.config import Config
-from lifevalue.data import Engine
+from lifevalue.data import CustomerSummary, Engine, datasets, summarize
 from lifevalue.data.simulate import SimulatedBusiness, simulate_business
 from lifevalue.pipeline import AnalysisResult, run_analysis
 
@@ -72,3 +72,26 @@ def business_result(business: tuple[Path, SimulatedBusiness]) -> AnalysisResult:
     """The pipeline's result on the simulated shop (shared: do not modify it)."""
     folder, _ = business
     return run_analysis(Config.from_toml(folder / "lifevalue.toml"))
+
+
+def _cdnow(observation_end: str) -> CustomerSummary:
+    return summarize(
+        datasets.cdnow_sample_path(),
+        calibration_end=datasets.CDNOW_CALIBRATION_END,
+        observation_end=observation_end,
+        unit="weeks",
+        columns=datasets.CDNOW_SAMPLE_COLUMNS,
+        duplicates=datasets.CDNOW_DUPLICATES,
+    )
+
+
+@pytest.fixture(scope="session")
+def cdnow_holdout() -> CustomerSummary:
+    """The CDNOW sample summarised in weeks: 39 calibration weeks and the 39-week holdout."""
+    return _cdnow(datasets.CDNOW_OBSERVATION_END)
+
+
+@pytest.fixture(scope="session")
+def cdnow_calibration() -> CustomerSummary:
+    """The CDNOW sample summarised in weeks as of the calibration end, without a holdout."""
+    return _cdnow(datasets.CDNOW_CALIBRATION_END)

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from tests.test_cli import run
 
-from lifevalue.data import datasets, summarize
 from lifevalue.data.datasets import _path
 
 REFERENCE = _path("cdnow", "cdnow_customers_summary_with_transactions.csv")
@@ -50,15 +49,8 @@ def test_predict_writes_intervals_and_clv(capsys, tmp_path: Path) -> None:
     assert first["expected_purchases"] > 0
 
 
-def test_compare_prints_a_table(capsys, tmp_path: Path) -> None:
-    summary = summarize(
-        datasets.cdnow_sample_path(),
-        calibration_end=datasets.CDNOW_CALIBRATION_END,
-        observation_end=datasets.CDNOW_OBSERVATION_END,
-        unit="weeks",
-        columns=datasets.CDNOW_SAMPLE_COLUMNS,
-        duplicates=datasets.CDNOW_DUPLICATES,
-    )
+def test_compare_prints_a_table(capsys, tmp_path: Path, cdnow_holdout) -> None:
+    summary = cdnow_holdout
     path = summary.write(tmp_path / "holdout.parquet")
     code, stdout, _ = run(capsys, "compare", path, "--models", "bgnbd", "--output",
                           tmp_path / "cmp.csv")  # fmt: skip

@@ -208,6 +208,26 @@ def validate_configured(
     )
 
 
+def scoring_date(config: Config) -> str:
+    """The configuration's scoring date, after checking it has a source to score.
+
+    ``[summary] calibration_end``, else ``[data] observation_end``.
+
+    Raises
+    ------
+    InputError
+        When the configuration has no ``[data] source`` or no scoring date.
+    """
+    if not config.data.source:
+        raise InputError("The configuration has no [data] source: the transaction log to read.")
+    as_of = config.summary.calibration_end or config.data.observation_end
+    if not as_of:
+        raise InputError(
+            "No scoring date: set calibration_end in [summary] (or observation_end in [data])."
+        )
+    return as_of
+
+
 def configured_engine(config: Config) -> Engine:
     """The SQL engine the ``[engine]`` section describes."""
     return Engine(
@@ -239,14 +259,8 @@ def run_analysis(
         When the configuration lacks a source or a scoring date, or names a missing file.
     """
     say = step or (lambda label: logger.info("%s", label))
-    data, value = config.data, config.value
-    if not data.source:
-        raise InputError("The configuration has no [data] source: the transaction log to read.")
-    as_of = config.summary.calibration_end or data.observation_end
-    if not as_of:
-        raise InputError(
-            "No scoring date: set calibration_end in [summary] (or observation_end in [data])."
-        )
+    value = config.value
+    as_of = scoring_date(config)
     # Read before the long steps, so a bad table fails at once.
     prospects = _read_prospects(value.prospects) if value.prospects else None
     say("Validating transactions")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lifevalue.data import datasets, summarize
+from lifevalue.data import datasets
 from lifevalue.data.simulate import simulate_summary
 from lifevalue.errors import DataValidationError, NotFittedError
 from lifevalue.models import BaseModel, BetaGeoModel
@@ -29,15 +29,8 @@ def fitted(cdnow: pd.DataFrame) -> BetaGeoModel:
 
 
 @pytest.fixture(scope="module")
-def holdout() -> pd.DataFrame:
-    return summarize(
-        datasets.cdnow_sample_path(),
-        calibration_end=datasets.CDNOW_CALIBRATION_END,
-        observation_end=datasets.CDNOW_OBSERVATION_END,
-        unit="weeks",
-        columns=datasets.CDNOW_SAMPLE_COLUMNS,
-        duplicates=datasets.CDNOW_DUPLICATES,
-    ).to_pandas()
+def holdout(cdnow_holdout) -> pd.DataFrame:
+    return cdnow_holdout.to_pandas()
 
 
 def test_reproduces_the_published_cdnow_fit(fitted: BetaGeoModel) -> None:

@@ -6,21 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lifevalue.data import datasets, summarize
 from lifevalue.errors import DataValidationError, InputError
 from lifevalue.models.compare import compare_models, normalised_gini
 
 
 @pytest.fixture(scope="module")
-def holdout() -> pd.DataFrame:
-    return summarize(
-        datasets.cdnow_sample_path(),
-        calibration_end=datasets.CDNOW_CALIBRATION_END,
-        observation_end=datasets.CDNOW_OBSERVATION_END,
-        unit="weeks",
-        columns=datasets.CDNOW_SAMPLE_COLUMNS,
-        duplicates=datasets.CDNOW_DUPLICATES,
-    ).to_pandas()
+def holdout(cdnow_holdout) -> pd.DataFrame:
+    return cdnow_holdout.to_pandas()
 
 
 def test_bgnbd_holdout_metrics(holdout: pd.DataFrame) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from lifevalue.data import datasets, summarize
 from lifevalue.models import BetaGeoModel, GammaGammaModel
 from lifevalue.value import (
     OfferPolicy,
@@ -15,15 +14,8 @@ from lifevalue.value import (
 from lifevalue.value.segments import LIFECYCLE_STATES
 
 
-def test_scores_segments_and_the_default_policy() -> None:
-    summary = summarize(
-        datasets.cdnow_sample_path(),
-        calibration_end=datasets.CDNOW_CALIBRATION_END,
-        observation_end=datasets.CDNOW_CALIBRATION_END,
-        unit="weeks",
-        columns=datasets.CDNOW_SAMPLE_COLUMNS,
-        duplicates=datasets.CDNOW_DUPLICATES,
-    ).to_pandas()
+def test_scores_segments_and_the_default_policy(cdnow_calibration) -> None:
+    summary = cdnow_calibration.to_pandas()
     scores = score_customers(
         summary,
         BetaGeoModel().fit(summary),

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lifevalue.data import datasets, summarize
+from lifevalue.data import summarize
 from lifevalue.data.simulate import simulate_business
 from lifevalue.errors import DataValidationError, InputError, NotFittedError
 from lifevalue.models import BetaGeoModel, GammaGammaModel, ParetoNBDModel
@@ -20,15 +20,8 @@ def _relative_width(frame: pd.DataFrame) -> pd.Series:
 
 
 @pytest.fixture(scope="module")
-def cdnow() -> pd.DataFrame:
-    return summarize(
-        datasets.cdnow_sample_path(),
-        columns=datasets.CDNOW_SAMPLE_COLUMNS,
-        calibration_end=datasets.CDNOW_CALIBRATION_END,
-        observation_end=datasets.CDNOW_OBSERVATION_END,
-        unit="weeks",
-        duplicates=datasets.CDNOW_DUPLICATES,
-    ).to_pandas()
+def cdnow(cdnow_holdout) -> pd.DataFrame:
+    return cdnow_holdout.to_pandas()
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lifevalue.data import datasets, summarize
+from lifevalue.data import summarize
 from lifevalue.data.simulate import simulate_business
 from lifevalue.errors import DataValidationError, InputError, NotFittedError
 from lifevalue.models import BetaGeoModel, GammaGammaModel
@@ -15,15 +15,8 @@ from lifevalue.value import SCORE_COLUMNS, Profit, score_customers
 
 
 @pytest.fixture(scope="module")
-def cdnow() -> pd.DataFrame:
-    return summarize(
-        datasets.cdnow_sample_path(),
-        calibration_end=datasets.CDNOW_CALIBRATION_END,
-        unit="weeks",
-        columns=datasets.CDNOW_SAMPLE_COLUMNS,
-        duplicates=datasets.CDNOW_DUPLICATES,
-        observation_end=datasets.CDNOW_CALIBRATION_END,
-    ).to_pandas()
+def cdnow(cdnow_calibration) -> pd.DataFrame:
+    return cdnow_calibration.to_pandas()
 
 
 @pytest.fixture(scope="module")

@@ -136,9 +136,12 @@ class BaseModel(ABC):
     def _log_likelihood_gradient(self, params: Params, data: Arrays) -> np.ndarray | None:
         """Derivatives of each row's log-likelihood by each parameter, shape (k, n).
 
-        ``None`` (the default) makes the base use central finite differences.
+        By default, the gradient of :meth:`_log_likelihood_and_gradient` when a subclass
+        overrides that, else ``None``, which makes the base use finite differences.
         """
-        return None
+        if type(self)._log_likelihood_and_gradient is BaseModel._log_likelihood_and_gradient:
+            return None
+        return self._log_likelihood_and_gradient(params, data)[1]
 
     def _log_likelihood_derivatives(
         self, params: Params, data: Arrays, counts: np.ndarray, *, hessian: bool

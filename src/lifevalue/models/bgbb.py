@@ -97,9 +97,6 @@ class BetaGeoBetaBinomModel(PurchaseForecasts):
         alpha, beta, gamma, delta = (params[k] for k in ("alpha", "beta", "gamma", "delta"))
         return _log_joint(params, data) - betaln(alpha, beta) - betaln(gamma, delta)
 
-    def _log_likelihood_gradient(self, params: Params, data: Arrays) -> np.ndarray:
-        return self._log_likelihood_and_gradient(params, data)[1]
-
     def _log_likelihood_and_gradient(
         self, params: Params, data: Arrays
     ) -> tuple[np.ndarray, np.ndarray]:

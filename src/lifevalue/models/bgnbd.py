@@ -66,9 +66,6 @@ class BetaGeoModel(RepeatPurchaseModel):
         common, still, dropped = BetaGeoModel._terms(params, data)
         return common + np.logaddexp(still, dropped)
 
-    def _log_likelihood_gradient(self, params: Params, data: Arrays) -> np.ndarray:
-        return self._log_likelihood_and_gradient(params, data)[1]
-
     def _log_likelihood_and_gradient(
         self, params: Params, data: Arrays
     ) -> tuple[np.ndarray, np.ndarray]:

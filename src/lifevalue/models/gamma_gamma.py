@@ -113,9 +113,6 @@ class GammaGammaModel(BaseModel):
             - (px + q) * np.log(gamma + x * z)
         )
 
-    def _log_likelihood_gradient(self, params: Params, data: Arrays) -> np.ndarray:
-        return self._log_likelihood_and_gradient(params, data)[1]
-
     def _log_likelihood_and_gradient(
         self, params: Params, data: Arrays
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -56,9 +56,6 @@ class ModifiedBetaGeoModel(RepeatPurchaseModel):
         common, still, dropped = _terms(params, data)
         return common + np.logaddexp(still, dropped)
 
-    def _log_likelihood_gradient(self, params: Params, data: Arrays) -> np.ndarray:
-        return self._log_likelihood_and_gradient(params, data)[1]
-
     def _log_likelihood_and_gradient(
         self, params: Params, data: Arrays
     ) -> tuple[np.ndarray, np.ndarray]:

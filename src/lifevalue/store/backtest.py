@@ -23,7 +23,7 @@ from lifevalue.data.fingerprint import data_fingerprint
 from lifevalue.errors import InputError
 from lifevalue.models import BaseModel, GammaGammaModel
 from lifevalue.models.compare import DEFAULT_MODELS, compare_models
-from lifevalue.pipeline import configured_engine, validate_configured
+from lifevalue.pipeline import configured_engine, scoring_date, validate_configured
 
 logger = logging.getLogger(__name__)
 
@@ -141,13 +141,7 @@ def run_backtest(
     """
     say = step or (lambda label: logger.info("%s", label))
     data = config.data
-    if not data.source:
-        raise InputError("The configuration has no [data] source: the transaction log to read.")
-    as_of = config.summary.calibration_end or data.observation_end
-    if not as_of:
-        raise InputError(
-            "No scoring date: set calibration_end in [summary] (or observation_end in [data])."
-        )
+    as_of = scoring_date(config)
     weeks = float(config.models.holdout_weeks if holdout_weeks is None else holdout_weeks)
     if not weeks > 0:
         raise InputError(f"The holdout must be longer than 0 weeks. Got {weeks!r} instead.")
