@@ -803,6 +803,7 @@ def validate_out_of_time(
     value: str = "revenue",
     model: LeadModel | None = None,
     bins: int = 10,
+    features: pd.DataFrame | None = None,
 ) -> LeadValidation:
     """Train on earlier cohorts, test on later ones, as the model would have lived.
 
@@ -828,6 +829,9 @@ def validate_out_of_time(
         changed). Default ``LeadModel()``.
     bins
         Groups of the calibration table (default 10, deciles).
+    features
+        :func:`build_lead_features` of the same log and customers as of ``as_of`` with the
+        same ``window_days``, when the caller has them already (they are not built again).
 
     Returns
     -------
@@ -851,7 +855,11 @@ def validate_out_of_time(
     span = dict(window_days=window_days, horizon_days=horizon_days)
     train_x = build_lead_features(transactions, customers, as_of=cut, window_days=window_days)
     train_y = lead_target(transactions, as_of=cut, value=value, **span)
-    test_x = build_lead_features(transactions, customers, as_of=end, window_days=window_days)
+    made = (features.attrs.get("lifevalue") or {}) if features is not None else {}
+    if made.get("as_of") == end and made.get("window_days") == window_days:
+        test_x = features
+    else:
+        test_x = build_lead_features(transactions, customers, as_of=end, window_days=window_days)
     test_y = lead_target(transactions, as_of=end, value=value, **span)
     test_y = test_y.loc[test_x.loc[test_y.index, "first_purchase_date"] >= cut]
     need = (window_days + horizon_days) * _DAY
@@ -1070,6 +1078,7 @@ def score_new_customers(
                 transactions,
                 attributes,
                 cut_date=as_of - 1.5 * span,
+                features=features,
                 as_of=as_of,
                 window_days=window_days,
                 horizon_days=days,
