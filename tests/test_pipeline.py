@@ -36,6 +36,11 @@ def test_run_analysis_scores_segments_and_values_channels(business, business_res
     acquisition = result.tables["acquisition"].set_index("acquisition_channel")
     assert acquisition["mean_clv_12m"].idxmax() == best_true
     assert acquisition["new_customers"].sum() == len(scores)
+    # Per channel and month acquired: every customer and every unit of spend, once.
+    months = result.tables["acquisition_months"]
+    assert months["new_customers"].sum() == len(scores)
+    assert months["marketing_spend"].sum() == pytest.approx(simulated.spend["spend"].sum())
+    assert months["acquisition_month"].nunique() > 12
     # The blended LTV:CAC is a spend-weighted mean of the paid channels' ratios.
     paid = acquisition.loc[acquisition["marketing_spend"] > 0, "ltv_cac"]
     assert paid.min() < result.headline()["ltv_cac"] < paid.max()

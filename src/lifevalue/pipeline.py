@@ -360,12 +360,15 @@ def run_analysis(
         keys = [k for k in ("acquisition_channel", "acquisition_campaign") if k in scores.columns]
         if keys:
             lead_values = None if new is None else new.values
-            tables["acquisition"] = acquisition_economics(
-                scores, spend_table, by=keys[:1], new_customer_values=lead_values
-            )
+            # Per channel, per channel and campaign, and per channel and month acquired
+            # (the spend of a month bought that month's customers).
+            groupings = {"acquisition": keys[:1]}
             if len(keys) > 1:
-                tables["acquisition_campaigns"] = acquisition_economics(
-                    scores, spend_table, by=keys, new_customer_values=lead_values
+                groupings["acquisition_campaigns"] = keys
+            groupings["acquisition_months"] = [keys[0], "acquisition_month"]
+            for table_name, by in groupings.items():
+                tables[table_name] = acquisition_economics(
+                    scores, spend_table, by=by, new_customer_values=lead_values
                 )
     return AnalysisResult(
         as_of=str(pd.Timestamp(as_of).date()),
