@@ -53,9 +53,10 @@ def business(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SimulatedB
     simulated = simulate_business(n_customers=2500, seed=11)
     simulated.transactions.to_csv(folder / "transactions.csv", index=False)
     simulated.spend.to_csv(folder / "marketing_spend.csv", index=False)
-    simulated.customers[["customer_id", "region", "age_band"]].to_csv(
-        folder / "customers.csv", index=False
-    )
+    customers = simulated.customers[["customer_id", "region", "age_band"]]
+    # An attribute of the business's own, which the segments table breaks down too.
+    plans = customers["customer_id"].astype(int).mod(3).map({0: "basic", 1: "plus", 2: "premium"})
+    customers.assign(plan=plans).to_csv(folder / "customers.csv", index=False)
     pd.DataFrame(
         {
             "prospect_id": ["p1", "p2", "p3", "p4"],

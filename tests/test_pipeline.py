@@ -36,6 +36,11 @@ def test_run_analysis_scores_segments_and_values_channels(business, business_res
     acquisition = result.tables["acquisition"].set_index("acquisition_channel")
     assert acquisition["mean_clv_12m"].idxmax() == best_true
     assert acquisition["new_customers"].sum() == len(scores)
+    # Any attribute of the customers table with few values is broken down as well.
+    segments = result.tables["segments"]
+    plans = segments[segments["attribute"] == "plan"]
+    assert set(plans["group"]) == {"basic", "plus", "premium"}
+    assert plans["customers"].sum() == len(scores)
     # Per channel and month acquired: every customer and every unit of spend, once.
     months = result.tables["acquisition_months"]
     assert months["new_customers"].sum() == len(scores)

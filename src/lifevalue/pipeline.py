@@ -69,6 +69,9 @@ BREAKDOWN_ATTRIBUTES: tuple[str, ...] = (
     "region",
     "age_band",
 )
+#: Customer-table columns with at most this many values are broken down too (any region,
+#: segment or plan a business keeps); more values than this are not groups.
+MAX_BREAKDOWN_GROUPS = 50
 
 
 @dataclass
@@ -295,7 +298,7 @@ def run_analysis(
         level=value.level,
         currency=validated.report.currency,
     )
-    scores = _with_attributes(scores, value.customers)
+    scores, attributes = _with_attributes(scores, value.customers)
     say("Segmenting and deciding")
     scores = scores.assign(
         value_tier=value_tiers(scores, cuts=value.tiers, labels=tier_labels(value.tiers)),
@@ -333,7 +336,7 @@ def run_analysis(
         [
             breakdown(scores, attribute).reset_index().rename(columns={attribute: "group"})
             .assign(attribute=attribute)
-            for attribute in BREAKDOWN_ATTRIBUTES
+            for attribute in dict.fromkeys((*BREAKDOWN_ATTRIBUTES, *attributes))
             if attribute in scores.columns
         ],
         ignore_index=True,
@@ -484,12 +487,17 @@ def tier_labels(cuts: tuple[float, ...]) -> tuple[str, ...]:
     return ("top", "high", "medium", *lower, "low")
 
 
-def _with_attributes(scores: pd.DataFrame, path: str | None) -> pd.DataFrame:
+def _with_attributes(scores: pd.DataFrame, path: str | None) -> tuple[pd.DataFrame, list[str]]:
+    """The scores with the acquisition month and the customers table's columns joined.
+
+    Also returns the joined attribute columns that name groups (at most
+    :data:`MAX_BREAKDOWN_GROUPS` distinct values), to be broken down like the built-in ones.
+    """
     if "first_purchase_date" in scores.columns:
         months = pd.to_datetime(scores["first_purchase_date"]).dt.to_period("M").astype(str)
         scores = scores.assign(acquisition_month=months)
     if not path:
-        return scores
+        return scores, []
     customers = _read_table(path, "customers")
     if "customer_id" not in customers.columns:
         raise InputError(f"The customers table {path!r} has no customer_id column.")
@@ -498,7 +506,8 @@ def _with_attributes(scores: pd.DataFrame, path: str | None) -> pd.DataFrame:
     attrs = scores.attrs
     joined = scores.join(customers.set_index("customer_id")[extra], how="left")
     joined.attrs = attrs
-    return joined
+    groups = [c for c in extra if joined[c].nunique() <= MAX_BREAKDOWN_GROUPS]
+    return joined, groups
 
 
 def _read_table(path: str, what: str) -> pd.DataFrame:
