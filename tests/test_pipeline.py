@@ -79,6 +79,13 @@ def test_run_checks_the_model_and_values_new_customers(business, business_result
     assert leads["predicted_value"].notna().all()
     metrics = tables["lead_validation"].set_index("metric")["value"]
     assert metrics["gini"] > 0.2
+    # What drives a new customer's value, measured on the cohorts the model did not see:
+    # the first window's revenue matters more than the month of acquisition.
+    drivers = tables["lead_drivers"].set_index("feature")
+    assert drivers["rank"].min() == 1
+    assert drivers.loc["window_revenue", "importance"] > max(
+        drivers.loc["acquisition_month_of_year", "importance"], 0.0
+    )
     acquisition = tables["acquisition"]
     assert acquisition["lead_valued_customers"].sum() == len(leads)
     # Prospects (no purchase yet) ranked on the attributes they share with customers.

@@ -47,7 +47,7 @@ from lifevalue.value import (
     value_concentration,
     value_tiers,
 )
-from lifevalue.value.drivers import group_differences
+from lifevalue.value.drivers import group_differences, permutation_importance_table
 from lifevalue.value.forecast import revenue_forecast
 from lifevalue.value.leads import DEFAULT_ATTRIBUTES, NewCustomerScores, score_new_customers
 from lifevalue.value.timing import (
@@ -357,6 +357,14 @@ def run_analysis(
         tables["leads"] = new.leads.join(scores[["predicted_clv", "p_alive"]], how="inner")
         if new.validation is not None:
             tables["lead_validation"] = new.validation.rename("value").reset_index()
+        checked = new.out_of_time
+        if checked is not None and new.features is not None:
+            # What drives a new customer's value: the lead model's permutation importance
+            # on the out-of-time test cohorts, which it was not trained on.
+            tested = checked.predictions
+            tables["lead_drivers"] = permutation_importance_table(
+                checked.model, new.features.loc[tested.index], tested["actual"]
+            )
     if value.spend:
         say("Valuing acquisition channels")
         spend_table = _read_table(value.spend, "marketing spend")

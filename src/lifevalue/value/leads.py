@@ -986,6 +986,10 @@ class NewCustomerScores:
     prospects
         With a prospects table: the prospects ranked by a model of the same target on the
         attribute columns alone (nothing else is known of a prospect); else ``None``.
+    out_of_time
+        The whole out-of-time check behind ``validation`` (its model and test cohorts).
+    features
+        The lead features of every customer as of the scoring date.
     """
 
     leads: pd.DataFrame
@@ -993,6 +997,8 @@ class NewCustomerScores:
     values: pd.Series
     model: LeadModel = field(repr=False)
     prospects: pd.DataFrame | None = None
+    out_of_time: LeadValidation | None = field(default=None, repr=False)
+    features: pd.DataFrame | None = field(default=None, repr=False)
 
 
 def score_new_customers(
@@ -1067,7 +1073,7 @@ def score_new_customers(
         return None
     model = LeadModel().fit(features.loc[target.index], target * scale)
     leads = rank_leads(model, features.loc[new])
-    checked = None
+    checked, found = None, None
     for days in dict.fromkeys((horizon_days, min(horizon_days, 180))):
         # Test cohorts are acquired in the half-span [cut, as_of - span] and training ones
         # before cut - span: 2.5 spans of history. Shorter histories are validated on a
@@ -1099,6 +1105,8 @@ def score_new_customers(
         values=leads["predicted_value"],
         model=model,
         prospects=ranked,
+        out_of_time=found,
+        features=features,
     )
 
 
